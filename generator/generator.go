@@ -25,6 +25,10 @@ type Request struct {
 	RNG            string // "go" (default) or "torch"
 	Seamless       bool
 	Threads        int
+	Scale          int // nearest-neighbour enlargement of the output; 0: the model's default
+	// PreviewEvery, if > 0, asks for a Progress.Preview image every that
+	// many sampled tokens (each costs one VQGAN decode).
+	PreviewEvery int
 
 	// Remote (OpenAI) settings.
 	APIModel          string // opaque model name
@@ -80,6 +84,9 @@ type Result struct {
 	// It never holds secrets.
 	Metadata map[string]string
 	Seed     uint64
+	// Tokens are the sampled image tokens, one row per image in the
+	// reference's row order (local engine only).
+	Tokens [][]int
 	// Timings per stage, in the order they ran.
 	Timings []Timing
 	Usage   *Usage
