@@ -1,0 +1,20 @@
+// Package shapes64 is the procedural data set and scorer of tessella's
+// embedded default model, a Go port of training/shapes64.py (the design is
+// fixed in the project's default-model design notes).
+//
+// Images are 64×64 RGB: one to four flat-coloured shapes (8 kinds, 8
+// colours, 3 sizes, 9 positions) on one of 3 backgrounds, drawn at 4× and
+// box-downsampled:
+//
+//	pixel(i, j) = ⌊ (1/16) Σ_{a,b<4} sample((4j+b+½)/4, (4i+a+½)/4) + ½ ⌋
+//
+// where sample(x, y) is the colour of the last object whose shape contains
+// (x, y), else the background.
+//
+// The scorer parses an image back into objects — background from the median
+// border colour, 4-connected blobs (≥ 12 px, L1 > 90 from the background),
+// colour from the median of each blob's core, kind and size from the
+// anti-aliased template (drawn at the blob's alpha centroid) with the least
+// L1 distance to the blob's soft alpha map, position from the centroid's 3×3
+// cell — and checks what a caption asserts (Score).
+package shapes64
