@@ -1,6 +1,9 @@
 package vqgan
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Config describes a VQGAN detokenizer of min-dalle's family. min-dalle's
 // numbers are MinDalle(); the embedded default model is a smaller member.
@@ -41,6 +44,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("vqgan config: res blocks %d must be positive", c.ResBlocks)
 	case c.Groups <= 0:
 		return fmt.Errorf("vqgan config: groups %d must be positive", c.Groups)
+	case !(c.Eps >= 0): // also rejects NaN
+		return fmt.Errorf("vqgan config: GroupNorm eps %g must be non-negative", c.Eps)
 	}
 	for i, m := range c.ChannelMult {
 		if m <= 0 || (c.Base*m)%c.Groups != 0 {
@@ -53,4 +58,42 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MulAdds counts the multiply-adds of one Decode of a rows × cols token map
+// (convolutions and the two attention products; normalisation, swish and
+// softmax are not counted). FLOPs ≈ 2·MulAdds. It assumes a valid config.
+func (c Config) MulAdds(rows, cols int) int64 {
+	L := len(c.ChannelMult)
+	ch := func(i int) int64 { return int64(c.Base * c.ChannelMult[i]) }
+	n := int64(rows * cols) // positions at the current level
+	d, top := int64(c.CodeDim), ch(L-1)
+	res := func(in, out int64) int64 {
+		s := 9*in*out + 9*out*out
+		if in != out {
+			s += in * out
+		}
+		return s * n
+	}
+	attn := func(ch int64) int64 { return 4*ch*ch*n + 2*ch*n*n }
+	total := d*d*n + 9*d*top*n // post_quant_conv, conv_in
+	total += 2*res(top, top) + attn(top)
+	for i := L - 1; i >= 0; i-- {
+		in := top
+		if i < L-1 {
+			in = ch(i + 1)
+		}
+		for range c.ResBlocks {
+			total += res(in, ch(i))
+			in = ch(i)
+			if slices.Contains(c.AttnLevels, i) {
+				total += attn(ch(i))
+			}
+		}
+		if i > 0 {
+			n *= 4
+			total += 9 * ch(i) * ch(i) * n
+		}
+	}
+	return total + 9*ch(0)*3*n // conv_out
 }

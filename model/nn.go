@@ -1,0 +1,180 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/tessella-ml/tessella/internal/matmul"
+)
+
+// loader reads named tensors from a Source, checking every shape. It keeps
+// the first error; later calls are no-ops returning nil, so a constructor
+// can read everything and check loader.err once.
+type loader struct {
+	part string // "encoder" or "decoder", for messages
+	src  Source
+	err  error
+}
+
+// tensor returns the tensor name, which must exist with exactly shape.
+func (ld *loader) tensor(name string, shape ...int) []float32 {
+	if ld.err != nil {
+		return nil
+	}
+	if !ld.src.Has(name) {
+		ld.err = fmt.Errorf("%s: missing tensor %s (shape %v)", ld.part, name, shape)
+		return nil
+	}
+	data, got, err := ld.src.Float32(name)
+	if err != nil {
+		ld.err = fmt.Errorf("%s: %s: %w", ld.part, name, err)
+		return nil
+	}
+	if !slices.Equal(got, shape) {
+		ld.err = fmt.Errorf("%s: %s has shape %v, want %v", ld.part, name, got, shape)
+		return nil
+	}
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	if len(data) != n {
+		ld.err = fmt.Errorf("%s: %s has %d values, its shape %v needs %d", ld.part, name, len(data), shape, n)
+		return nil
+	}
+	return data
+}
+
+// optional returns the tensor name of shape (width), or a fresh vector
+// filled with def when the source lacks it (spec §3: min-dalle loads with
+// strict=False, so a missing LayerNorm weight is 1 and a missing bias 0).
+func (ld *loader) optional(name string, width int, def float32) []float32 {
+	if ld.err != nil {
+		return nil
+	}
+	if !ld.src.Has(name) {
+		v := make([]float32, width)
+		for i := range v {
+			v[i] = def
+		}
+		return v
+	}
+	return ld.tensor(name, width)
+}
+
+// layerNorm reads prefix.weight (default 1) and prefix.bias (default 0).
+func (ld *loader) layerNorm(prefix string, width int, eps float32) layerNorm {
+	return layerNorm{
+		w:   ld.optional(prefix+".weight", width, 1),
+		b:   ld.optional(prefix+".bias", width, 0),
+		eps: eps,
+	}
+}
+
+// linear reads the nn.Linear weight name of shape (out, in).
+func (ld *loader) linear(name string, out, in int) *matmul.Linear {
+	w := ld.tensor(name, out, in)
+	if w == nil {
+		return nil
+	}
+	return matmul.NewLinear(w, out, in)
+}
+
+// layerNorm is nn.LayerNorm(width): per row, (x − mean)/√(var + ε)·w + b
+// with the biased variance.
+type layerNorm struct {
+	w, b []float32 // (width)
+	eps  float32
+}
+
+// forward normalises each of the len(x)/width rows of x into y (y may be x).
+// Mean and variance are accumulated in float64.
+func (ln *layerNorm) forward(y, x []float32) {
+	width := len(ln.w)
+	for r := 0; r+width <= len(x); r += width {
+		xr, yr := x[r:r+width], y[r:r+width]
+		var sum float64
+		for _, v := range xr {
+			sum += float64(v)
+		}
+		mean := sum / float64(width)
+		var ss float64
+		for _, v := range xr {
+			d := float64(v) - mean
+			ss += d * d
+		}
+		inv := 1 / math.Sqrt(ss/float64(width)+float64(ln.eps))
+		for i, v := range xr {
+			yr[i] = float32((float64(v)-mean)*inv)*ln.w[i] + ln.b[i]
+		}
+	}
+}
+
+// gelu is the exact erf GELU, 0.5·x·(1 + erf(x/√2)), evaluated in float64.
+func gelu(x float32) float32 {
+	v := float64(x)
+	return float32(0.5 * v * (1 + math.Erf(v/math.Sqrt2)))
+}
+
+// attnWeights are the four bias-free projections of min-dalle's
+// AttentionBase, each (E, E).
+type attnWeights struct {
+	q, k, v, o *matmul.Linear
+}
+
+func (ld *loader) attn(prefix string, e int) attnWeights {
+	return attnWeights{
+		q: ld.linear(prefix+".q_proj.weight", e, e),
+		k: ld.linear(prefix+".k_proj.weight", e, e),
+		v: ld.linear(prefix+".v_proj.weight", e, e),
+		o: ld.linear(prefix+".out_proj.weight", e, e),
+	}
+}
+
+// gluWeights is min-dalle's GLU block.
+type gluWeights struct {
+	ln0      layerNorm      // (E)
+	ln1      layerNorm      // (G)
+	fc0, fc1 *matmul.Linear // (G, E)
+	fc2      *matmul.Linear // (E, G)
+}
+
+func (ld *loader) glu(prefix string, e, g int, eps float32) gluWeights {
+	return gluWeights{
+		ln0: ld.layerNorm(prefix+".ln0", e, eps),
+		ln1: ld.layerNorm(prefix+".ln1", g, eps),
+		fc0: ld.linear(prefix+".fc0.weight", g, e),
+		fc1: ld.linear(prefix+".fc1.weight", g, e),
+		fc2: ld.linear(prefix+".fc2.weight", e, g),
+	}
+}
+
+// gluBuffers are the scratch rows of one GLU call over m rows.
+type gluBuffers struct {
+	z    []float32 // (m, E)
+	w, v []float32 // (m, G)
+}
+
+func newGLUBuffers(m, e, g int) gluBuffers {
+	return gluBuffers{z: make([]float32, m*e), w: make([]float32, m*g), v: make([]float32, m*g)}
+}
+
+// addGLU computes x += GLU(x) for the m rows of x (m, E):
+//
+//	z = ln0(x); w = GELU(z·fc0ᵀ); v = z·fc1ᵀ; x += ln1(w ⊙ v)·fc2ᵀ
+func (p *gluWeights) addGLU(x []float32, m int, b *gluBuffers) {
+	e, g := p.fc0.K, p.fc0.N
+	z, w, v := b.z[:m*e], b.w[:m*g], b.v[:m*g]
+	p.ln0.forward(z, x[:m*e]) // z (m, E)
+	p.fc0.Forward(w, z, m)    // w (m, G)
+	p.fc1.Forward(v, z, m)    // v (m, G)
+	for i := range w {
+		w[i] = gelu(w[i]) * v[i] // w = GELU(w) ⊙ v   (m, G)
+	}
+	p.ln1.forward(w, w)    // w = ln1(w)           (m, G)
+	p.fc2.Forward(z, w, m) // z = w·fc2ᵀ           (m, E)
+	for i := range z {
+		x[i] += z[i]
+	}
+}

@@ -1,0 +1,138 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// SampleOptions are min-dalle's sampling settings (spec §7).
+type SampleOptions struct {
+	// Temperature divides the max-subtracted logits; must be > 0 and finite
+	// (min-dalle default 1).
+	Temperature float32
+	// TopK keeps the logits >= the k-th largest mixed logit (ties at the
+	// threshold are kept, so more than k may survive). 0 keeps every
+	// logit, as min-dalle's index −1 (the row minimum) does. Negative
+	// values and values above the codebook size are errors (min-dalle would
+	// index out of range). min-dalle default 256.
+	TopK int
+	// Supercondition is f in uncond·(1−f) + cond·f (min-dalle default 16).
+	Supercondition float32
+}
+
+// Validate checks the options against a codebook of the given size.
+func (o SampleOptions) Validate(codebook int) error {
+	t := float64(o.Temperature)
+	switch {
+	case !(t > 0) || math.IsInf(t, 0):
+		return fmt.Errorf("sampler: temperature %g must be positive and finite", o.Temperature)
+	case o.TopK < 0 || o.TopK > codebook:
+		return fmt.Errorf("sampler: top_k %d outside [0, %d]", o.TopK, codebook)
+	case math.IsNaN(float64(o.Supercondition)) || math.IsInf(float64(o.Supercondition), 0):
+		return fmt.Errorf("sampler: supercondition factor %g must be finite", o.Supercondition)
+	}
+	return nil
+}
+
+// Noise supplies the Exp(1) draws that turn weights into a sample:
+// token = argmax_j w[j]/E[j] (torch.multinomial's CPU algorithm).
+type Noise interface {
+	// Exponential fills dst with independent Exp(1) draws, in order.
+	Exponential(dst []float32)
+}
+
+// Sampler draws one token per image from the decoder's logits. It keeps
+// its scratch buffers, so Sample does not allocate; it is not safe for
+// concurrent use.
+type Sampler struct {
+	width  int       // sampled logits per row (the codebook size)
+	m      []float32 // mixed logits, then weights (n, width)
+	sorted []float32 // one sorted row (width)
+	e      []float32 // noise (n, width)
+}
+
+// NewSampler returns a sampler over the first width logits of each row.
+func NewSampler(width int) (*Sampler, error) {
+	if width <= 0 {
+		return nil, fmt.Errorf("sampler: width %d must be positive", width)
+	}
+	return &Sampler{width: width, sorted: make([]float32, width)}, nil
+}
+
+// Sample writes len(dst) = n tokens. logits is (2n, rowLen), rows 0..n−1
+// unconditioned and n..2n−1 conditioned; only the first width columns are
+// used. Per image row, all in float32:
+//
+//	m    = uncond·(1−f) + cond·f
+//	keep = m >= sort_desc(m)[k−1]        (k = 0: the minimum, keeps all)
+//	w    = exp((m − max m) / T) · keep
+//	tok  = argmax_j w[j] / E[j],  E ~ Exp(1) drawn for all n·width at once
+//
+// The first maximum wins; a NaN quotient wins like torch.argmax's.
+func (s *Sampler) Sample(dst []int, logits []float32, rowLen int, opts SampleOptions, noise Noise) error {
+	n, W := len(dst), s.width
+	if n == 0 {
+		return fmt.Errorf("sampler: no images")
+	}
+	if rowLen < W {
+		return fmt.Errorf("sampler: rows of %d logits are narrower than the %d sampled", rowLen, W)
+	}
+	if len(logits) != 2*n*rowLen {
+		return fmt.Errorf("sampler: %d logits, want 2·%d·%d", len(logits), n, rowLen)
+	}
+	if noise == nil {
+		return fmt.Errorf("sampler: nil noise source")
+	}
+	if err := opts.Validate(W); err != nil {
+		return err
+	}
+	if cap(s.m) < n*W {
+		s.m = make([]float32, n*W)
+		s.e = make([]float32, n*W)
+	}
+	m, e := s.m[:n*W], s.e[:n*W]
+	f := opts.Supercondition
+	g := 1 - f
+	for b := range n {
+		u := logits[b*rowLen:][:W]     // unconditioned row b
+		c := logits[(n+b)*rowLen:][:W] // conditioned row b
+		mb := m[b*W:][:W]
+		for j := range mb {
+			// The conversions round each product, preventing an FMA, as
+			// torch computes the two products and the sum separately.
+			mb[j] = float32(u[j]*g) + float32(c[j]*f)
+		}
+		copy(s.sorted, mb)
+		slices.Sort(s.sorted) // ascending: max at W−1, k-th largest at W−k
+		top := s.sorted[W-1]
+		thr := s.sorted[0] // k = 0: the minimum
+		if opts.TopK > 0 {
+			thr = s.sorted[W-opts.TopK]
+		}
+		for j, v := range mb {
+			w := float32(math.Exp(float64((v - top) / opts.Temperature)))
+			if !(v >= thr) {
+				w = 0
+			}
+			mb[j] = w
+		}
+	}
+	noise.Exponential(e)
+	for b := range n {
+		w, eb := m[b*W:][:W], e[b*W:][:W]
+		best, bestV := 0, float32(math.Inf(-1))
+		for j := range w {
+			q := w[j] / eb[j]
+			if q != q { // NaN: torch.argmax treats it as the maximum
+				best = j
+				break
+			}
+			if q > bestV {
+				best, bestV = j, q
+			}
+		}
+		dst[b] = best
+	}
+	return nil
+}

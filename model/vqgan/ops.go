@@ -1,0 +1,288 @@
+package vqgan
+
+import (
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/tessella-ml/tessella/internal/matmul"
+)
+
+// Every activation is a (C, H·W) row-major float32 map: element (c, y, x) at
+// c·H·W + y·W + x, i.e. PyTorch's NCHW for one image.
+
+// workspace holds the buffers Decode reuses across calls.
+type workspace struct {
+	col    []float32   // im2col strip (in·9, rows·W), grown on demand
+	scores []float32   // attention score block (queries, N)
+	free   [][]float32 // activation buffers not in use
+}
+
+// get returns a buffer of length n, reusing a free one when one is large
+// enough. Its contents are arbitrary: every operation overwrites its output.
+func (ws *workspace) get(n int) []float32 {
+	best := -1
+	for i, b := range ws.free {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(ws.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return make([]float32, n)
+	}
+	b := ws.free[best]
+	ws.free[best] = ws.free[len(ws.free)-1]
+	ws.free = ws.free[:len(ws.free)-1]
+	return b[:n]
+}
+
+// put returns a buffer obtained from get.
+func (ws *workspace) put(b []float32) { ws.free = append(ws.free, b) }
+
+// grow returns buf resized to n, reallocating only when its capacity is short.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
+
+// run is the per-call state of one Decode: thread count and scratch bound.
+type run struct {
+	threads      int
+	scratchElems int // float32 elements allowed in col / scores
+	ws           *workspace
+}
+
+// parallel splits [0, n) into at most r.threads contiguous chunks and calls
+// f(lo, hi) for each in its own goroutine.
+func (r *run) parallel(n int, f func(lo, hi int)) {
+	t := min(r.threads, n)
+	if t <= 1 {
+		if n > 0 {
+			f(0, n)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range t {
+		lo, hi := i*n/t, (i+1)*n/t
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+func threadCount(t int) int {
+	if t > 0 {
+		return t
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// gemmNN computes C (m×n, row stride ldc) = A (m×k, lda) · B (k×n, ldb) + C,
+// splitting the n columns among goroutines. Each output element sees the
+// same k-order whatever the split.
+func (r *run) gemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	r.parallel(n, func(lo, hi int) {
+		matmul.Gemm(false, false, m, hi-lo, k, 1, a, lda, b[lo:], ldb, 1, c[lo:], ldc)
+	})
+}
+
+// fillBias sets dst (out, n) to the per-row bias.
+func fillBias(dst, bias []float32, n int) {
+	for o, b := range bias {
+		row := dst[o*n : (o+1)*n]
+		for i := range row {
+			row[i] = b
+		}
+	}
+}
+
+// conv1x1 computes dst (out, n) = W (out, in) · src (in, n) + b.
+func (r *run) conv1x1(dst, src []float32, c *conv, n int) {
+	fillBias(dst, c.b, n)
+	r.gemmNN(c.out, n, c.in, c.w, c.in, src, n, dst, n)
+}
+
+// conv3x3 computes the 3×3, padding 1 convolution of src (in, h, w) into
+// dst (out, h, w) as a GEMM per strip of output rows:
+//
+//	col (in·9, rows·w):  col[(ci·9 + ky·3 + kx), (y−y0)·w + x] = src[ci, y+ky−1, x+kx−1] (0 outside)
+//	dst[:, y0·w : y1·w] = W (out, in·9) · col + b
+//
+// The strip height is the largest that keeps col within r.scratchElems
+// (at least one row); strips are made equal in height.
+func (r *run) conv3x3(dst, src []float32, c *conv, h, w int) {
+	hw := h * w
+	kk := c.in * 9
+	fillBias(dst, c.b, hw)
+	maxRows := max(1, r.scratchElems/(kk*w))
+	strips := (h + maxRows - 1) / maxRows
+	rows := (h + strips - 1) / strips
+	r.ws.col = grow(r.ws.col, kk*rows*w)
+	for y0 := 0; y0 < h; y0 += rows {
+		y1 := min(h, y0+rows)
+		n := (y1 - y0) * w
+		col := r.ws.col[:kk*n]
+		r.parallel(c.in, func(lo, hi int) { im2col3(col, src, lo, hi, h, w, y0, y1) })
+		r.gemmNN(c.out, n, kk, c.w, kk, col, n, dst[y0*w:], hw)
+	}
+}
+
+// im2col3 fills the rows of col that belong to input channels [c0, c1) for
+// output rows [y0, y1) (see conv3x3).
+func im2col3(col, src []float32, c0, c1, h, w, y0, y1 int) {
+	n := (y1 - y0) * w
+	for ci := c0; ci < c1; ci++ {
+		plane := src[ci*h*w : (ci+1)*h*w]
+		for ky := range 3 {
+			for kx := range 3 {
+				out := col[(ci*9+ky*3+kx)*n:][:n]
+				for y := y0; y < y1; y++ {
+					row := out[(y-y0)*w : (y-y0+1)*w]
+					sy := y + ky - 1
+					if sy < 0 || sy >= h {
+						clear(row)
+						continue
+					}
+					in := plane[sy*w : (sy+1)*w]
+					// row[x] = in[x+kx−1] for 0 ≤ x+kx−1 < w.
+					switch kx {
+					case 0:
+						row[0] = 0
+						copy(row[1:], in[:w-1])
+					case 1:
+						copy(row, in)
+					case 2:
+						copy(row[:w-1], in[1:])
+						row[w-1] = 0
+					}
+				}
+			}
+		}
+	}
+}
+
+// groupNorm writes GroupNorm(src) to dst (both (c, n); dst may be src),
+// followed by swish when withSwish. Mean and biased variance of each group
+// of c/G channels × n positions are accumulated in float64 (two passes);
+// then, like PyTorch's CPU kernel, each channel applies y = x·s + t in
+// float32 with s = γ·rstd, t = β − s·mean, rstd = 1/√(var + ε).
+func (r *run) groupNorm(dst, src []float32, g *groupNorm, n int, withSwish bool) {
+	cg := g.c / g.groups
+	r.parallel(g.groups, func(lo, hi int) {
+		for gi := lo; gi < hi; gi++ {
+			x := src[gi*cg*n : (gi+1)*cg*n]
+			var sum float64
+			for _, v := range x {
+				sum += float64(v)
+			}
+			mean := sum / float64(len(x))
+			var ss float64
+			for _, v := range x {
+				d := float64(v) - mean
+				ss += d * d
+			}
+			variance := ss / float64(len(x))
+			rstd := float32(1 / math.Sqrt(variance+float64(g.eps)))
+			for j := range cg {
+				ch := gi*cg + j
+				s := g.w[ch] * rstd
+				t := g.b[ch] - s*float32(mean)
+				in := src[ch*n : (ch+1)*n]
+				out := dst[ch*n : (ch+1)*n]
+				for i, v := range in {
+					y := v*s + t
+					if withSwish {
+						y = swish(y)
+					}
+					out[i] = y
+				}
+			}
+		}
+	})
+}
+
+// swish(x) = x·sigmoid(x) = x / (1 + e^(−x)); sigmoid in float64, product in
+// float32 as PyTorch's h *= sigmoid(h).
+func swish(x float32) float32 {
+	return x * float32(1/(1+math.Exp(-float64(x))))
+}
+
+// upsample2 writes the nearest-neighbour ×2 upsampling of src (c, h, w) to
+// dst (c, 2h, 2w): dst[c, y, x] = src[c, y/2, x/2].
+func (r *run) upsample2(dst, src []float32, c, h, w int) {
+	r.parallel(c, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			for y := range 2 * h {
+				in := src[(ci*h+y/2)*w:][:w]
+				out := dst[(ci*2*h+y)*2*w:][:2*w]
+				for x, v := range in {
+					out[2*x] = v
+					out[2*x+1] = v
+				}
+			}
+		}
+	})
+}
+
+// attention computes out (c, n) from q, k, v (each (c, n)), single head:
+//
+//	S[i, j] = (Σ_c q[c, i]·k[c, j]) / √c
+//	P[i, :] = softmax(S[i, :])
+//	out[c, i] = Σ_j v[c, j]·P[i, j]
+//
+// over blocks of query positions so that a block of S fits r.scratchElems.
+func (r *run) attention(out, q, k, v []float32, c, n int) {
+	rows := max(1, min(n, r.scratchElems/n))
+	r.ws.scores = grow(r.ws.scores, rows*n)
+	scale := float32(math.Sqrt(float64(c)))
+	for i0 := 0; i0 < n; i0 += rows {
+		i1 := min(n, i0+rows)
+		nb := i1 - i0
+		s := r.ws.scores[:nb*n] // (nb, n)
+		// S = q[:, i0:i1]ᵀ · k, split over query rows.
+		r.parallel(nb, func(lo, hi int) {
+			matmul.Gemm(true, false, hi-lo, n, c, 1, q[i0+lo:], n, k, n, 0, s[lo*n:], n)
+			for i := lo; i < hi; i++ {
+				softmaxScaled(s[i*n:(i+1)*n], scale)
+			}
+		})
+		// out[:, i0:i1] = v · Sᵀ, split over channels.
+		r.parallel(c, func(lo, hi int) {
+			matmul.Gemm(false, true, hi-lo, nb, n, 1, v[lo*n:], n, s, n, 0, out[lo*n+i0:], n)
+		})
+	}
+}
+
+// softmaxScaled replaces row by softmax(row / div), as PyTorch computes it
+// on the CPU: divide, subtract the maximum, exponentiate, multiply by the
+// reciprocal of the sum (sum in float32).
+func softmaxScaled(row []float32, div float32) {
+	m := float32(math.Inf(-1))
+	for i := range row {
+		row[i] /= div
+		m = max(m, row[i])
+	}
+	var sum float32
+	for i, x := range row {
+		e := float32(math.Exp(float64(x - m)))
+		row[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range row {
+		row[i] *= inv
+	}
+}
+
+// add sets x += y.
+func add(x, y []float32) {
+	for i, v := range y {
+		x[i] += v
+	}
+}
