@@ -1,0 +1,133 @@
+package weights
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"gorgonia.org/tensor"
+)
+
+// nativeLittle reports whether this machine stores numbers little-endian,
+// the precondition for viewing file bytes as []float32 without a copy.
+var nativeLittle = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// Tensor is one named tensor of a File. Its data stays in the file's
+// bytes (the memory mapping, or the buffer given to OpenBytes) until it
+// is asked for.
+type Tensor struct {
+	Name  string
+	DType DType
+	Shape []int // row-major; empty for a 0-d scalar
+
+	path  string // the file, for error messages
+	numel int
+	// Contiguous tensors: data holds exactly numel×size bytes and strides
+	// is nil. Strided views (.pt only): data is the whole storage, offset
+	// and strides count elements.
+	data    []byte
+	offset  int
+	strides []int
+}
+
+// NumElements returns the product of Shape (1 for a 0-d scalar).
+func (t *Tensor) NumElements() int { return t.numel }
+
+// Contiguous reports whether the tensor's bytes are stored row-major
+// without gaps in the file (always true for safetensors).
+func (t *Tensor) Contiguous() bool { return t.strides == nil }
+
+// Bytes returns the tensor's elements as contiguous row-major
+// little-endian bytes. For a contiguous tensor this is a view of the
+// file's bytes (no copy: valid until Close; writes to it are private to
+// this process but visible to later readers of the same tensor); a
+// strided view is gathered into a new slice.
+func (t *Tensor) Bytes() []byte {
+	if t.strides == nil {
+		return t.data
+	}
+	return t.gather()
+}
+
+// gather copies a strided view into a new contiguous buffer. The view was
+// checked at open time to lie inside its storage.
+func (t *Tensor) gather() []byte {
+	es := t.DType.Size()
+	out := make([]byte, t.numel*es)
+	if t.numel == 0 {
+		return out
+	}
+	nd := len(t.Shape)
+	if nd == 0 {
+		copy(out, t.data[t.offset*es:(t.offset+1)*es])
+		return out
+	}
+	idx := make([]int, nd) // multi-index over the leading nd-1 dims
+	inner, innerStride := t.Shape[nd-1], t.strides[nd-1]
+	o, base := 0, t.offset
+	for {
+		p := base
+		for j := 0; j < inner; j++ {
+			copy(out[o:o+es], t.data[p*es:(p+1)*es])
+			o += es
+			p += innerStride
+		}
+		d := nd - 2
+		for ; d >= 0; d-- {
+			idx[d]++
+			base += t.strides[d]
+			if idx[d] < t.Shape[d] {
+				break
+			}
+			base -= idx[d] * t.strides[d]
+			idx[d] = 0
+		}
+		if d < 0 {
+			return out
+		}
+	}
+}
+
+// Float32 returns the elements as row-major float32. A contiguous F32
+// tensor whose bytes are 4-byte aligned is returned without a copy (a view
+// of the file's bytes, valid until Close); every other tensor is converted
+// into a new slice: F16 and BF16 exactly, F64 rounded to nearest, integers
+// by value (large int64 rounded), BOOL as 0 or 1.
+func (t *Tensor) Float32() ([]float32, error) {
+	if t.numel == 0 {
+		return []float32{}, nil
+	}
+	if t.DType == F32 && t.strides == nil && nativeLittle &&
+		uintptr(unsafe.Pointer(unsafe.SliceData(t.data)))%4 == 0 {
+		return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(t.data))), t.numel), nil
+	}
+	if !t.DType.valid() {
+		return nil, fmt.Errorf("weights: %s: tensor %q: unsupported dtype %q", t.path, t.Name, t.DType)
+	}
+	out := make([]float32, t.numel)
+	convertToF32(out, t.Bytes(), t.DType)
+	return out, nil
+}
+
+// Dense returns the tensor as a gorgonia.org/tensor Dense of Float32 over
+// the slice Float32 returns (so no copy for an aligned contiguous F32
+// tensor). A 0-d tensor becomes a scalar Dense; a tensor with no elements
+// is an error (gorgonia cannot represent it).
+func (t *Tensor) Dense() (d *tensor.Dense, err error) {
+	if t.numel == 0 {
+		return nil, fmt.Errorf("weights: %s: tensor %q: shape %v has no elements; a Dense cannot hold it", t.path, t.Name, t.Shape)
+	}
+	data, err := t.Float32()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = nil, fmt.Errorf("weights: %s: tensor %q: gorgonia rejected shape %v: %v", t.path, t.Name, t.Shape, r)
+		}
+	}()
+	if len(t.Shape) == 0 {
+		return tensor.New(tensor.FromScalar(data[0])), nil
+	}
+	return tensor.New(tensor.WithShape(t.Shape...), tensor.WithBacking(data)), nil
+}

@@ -1,0 +1,258 @@
+package weights
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+)
+
+// NamedTensor is one tensor to write. Give either Raw (little-endian
+// bytes of DType, row-major) or Data (float32 values, stored as DType,
+// which must then be F32, F16 or BF16; F16 and BF16 round to nearest,
+// ties to even). An empty DType with Data means F32.
+type NamedTensor struct {
+	Name  string
+	DType DType
+	Shape []int
+	Raw   []byte
+	Data  []float32
+}
+
+// dtype is the stored element type (F32 for Data without a DType).
+func (t *NamedTensor) dtype() DType {
+	if t.DType == "" && t.Data != nil {
+		return F32
+	}
+	return t.DType
+}
+
+// WriteSafetensors writes the tensors and metadata to path as a
+// safetensors file, atomically: it writes a temporary file in the same
+// directory, syncs it and renames it over path. The output is
+// deterministic (independent of the order of tensors and of map order):
+// tensors sorted by element size, largest first, then by name, and packed
+// in that order, so each starts at a multiple of its element size; the
+// header JSON is compact, in that order, with metadata keys sorted, in the
+// byte form of Python's json.dumps(separators=(",", ":")), and padded with
+// spaces to a multiple of 8 bytes, so the data section starts 8-byte
+// aligned and an F32 tensor can be read without a copy.
+func WriteSafetensors(path string, tensors []NamedTensor, metadata map[string]string) error {
+	blob, err := EncodeSafetensors(tensors, metadata)
+	if err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	return writeAtomic(path, blob)
+}
+
+// EncodeSafetensors returns the bytes WriteSafetensors would write.
+func EncodeSafetensors(tensors []NamedTensor, metadata map[string]string) ([]byte, error) {
+	ts := append([]NamedTensor(nil), tensors...)
+	// Larger elements first, so that every tensor starts at a multiple of
+	// its element size (the data section starts 8-byte aligned), then by
+	// name. (Python's training/st.py sorts by name only.)
+	sort.SliceStable(ts, func(i, j int) bool {
+		si, sj := ts[i].dtype().Size(), ts[j].dtype().Size()
+		if si != sj {
+			return si > sj
+		}
+		return ts[i].Name < ts[j].Name
+	})
+	raws := make([][]byte, len(ts))
+	dts := make([]DType, len(ts))
+	for i, t := range ts {
+		if t.Name == "" || t.Name == "__metadata__" || !utf8.ValidString(t.Name) {
+			return nil, fmt.Errorf("tensor %q: invalid name", t.Name)
+		}
+		if i > 0 && ts[i-1].Name == t.Name {
+			return nil, fmt.Errorf("tensor %q: duplicate name", t.Name)
+		}
+		numel, err := checkShape(t.Shape)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %v", t.Name, err)
+		}
+		dt := t.dtype()
+		switch {
+		case t.Raw != nil && t.Data != nil:
+			return nil, fmt.Errorf("tensor %q: both Raw and Data given", t.Name)
+		case t.Data != nil:
+			if len(t.Data) != numel {
+				return nil, fmt.Errorf("tensor %q: shape %v needs %d values, Data has %d", t.Name, t.Shape, numel, len(t.Data))
+			}
+			raw, err := encodeFloat32(t.Data, dt)
+			if err != nil {
+				return nil, fmt.Errorf("tensor %q: %v", t.Name, err)
+			}
+			raws[i] = raw
+		default:
+			if !dt.valid() {
+				return nil, fmt.Errorf("tensor %q: unknown dtype %q", t.Name, dt)
+			}
+			if numel > len(t.Raw)/dt.Size() || len(t.Raw) != numel*dt.Size() {
+				return nil, fmt.Errorf("tensor %q: shape %v of %s needs %d bytes, Raw has %d", t.Name, t.Shape, dt, numel*dt.Size(), len(t.Raw))
+			}
+			raws[i] = t.Raw
+		}
+		dts[i] = dt
+	}
+
+	// Header, in the byte form of Python's json.dumps(..., separators=(",", ":")).
+	h := []byte{'{'}
+	off := 0
+	for i, t := range ts {
+		if i > 0 {
+			h = append(h, ',')
+		}
+		h = appendJSONString(h, t.Name)
+		h = append(h, `:{"dtype":`...)
+		h = appendJSONString(h, string(dts[i]))
+		h = append(h, `,"shape":[`...)
+		for j, d := range t.Shape {
+			if j > 0 {
+				h = append(h, ',')
+			}
+			h = strconv.AppendInt(h, int64(d), 10)
+		}
+		h = append(h, `],"data_offsets":[`...)
+		h = strconv.AppendInt(h, int64(off), 10)
+		off += len(raws[i])
+		h = append(h, ',')
+		h = strconv.AppendInt(h, int64(off), 10)
+		h = append(h, "]}"...)
+	}
+	if len(metadata) > 0 {
+		keys := make([]string, 0, len(metadata))
+		for k, v := range metadata {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return nil, fmt.Errorf("metadata %q: not valid UTF-8", k)
+			}
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if len(ts) > 0 {
+			h = append(h, ',')
+		}
+		h = append(h, `"__metadata__":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				h = append(h, ',')
+			}
+			h = appendJSONString(h, k)
+			h = append(h, ':')
+			h = appendJSONString(h, metadata[k])
+		}
+		h = append(h, '}')
+	}
+	h = append(h, '}')
+	for len(h)%8 != 0 {
+		h = append(h, ' ')
+	}
+
+	out := make([]byte, 8, 8+len(h)+off)
+	binary.LittleEndian.PutUint64(out, uint64(len(h)))
+	out = append(out, h...)
+	for _, r := range raws {
+		out = append(out, r...)
+	}
+	return out, nil
+}
+
+// encodeFloat32 stores float32 values as dtype dt, little-endian.
+func encodeFloat32(data []float32, dt DType) ([]byte, error) {
+	switch dt {
+	case F32:
+		out := make([]byte, 4*len(data))
+		for i, v := range data {
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+		}
+		return out, nil
+	case F16, BF16:
+		out := make([]byte, 2*len(data))
+		conv := f32ToF16
+		if dt == BF16 {
+			conv = f32ToBF16
+		}
+		for i, v := range data {
+			binary.LittleEndian.PutUint16(out[2*i:], conv(v))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("float32 Data cannot be stored as %q (use Raw)", dt)
+}
+
+// appendJSONString appends s as a JSON string the way Python's json.dumps
+// does by default (ensure_ascii): printable ASCII as is, \" \\ \n \r \t
+// \b \f escaped, everything else as \uXXXX (UTF-16, lower-case hex).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	u := func(b []byte, r rune) []byte {
+		return append(b, '\\', 'u', hex[r>>12&15], hex[r>>8&15], hex[r>>4&15], hex[r&15])
+	}
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\n':
+			b = append(b, `\n`...)
+		case r == '\r':
+			b = append(b, `\r`...)
+		case r == '\t':
+			b = append(b, `\t`...)
+		case r == '\b':
+			b = append(b, `\b`...)
+		case r == '\f':
+			b = append(b, `\f`...)
+		case r >= ' ' && r <= '~':
+			b = append(b, byte(r))
+		case r > 0xffff:
+			r -= 0x10000
+			b = u(b, 0xd800+(r>>10))
+			b = u(b, 0xdc00+(r&0x3ff))
+		default:
+			b = u(b, r)
+		}
+	}
+	return append(b, '"')
+}
+
+// writeAtomic writes data to a temporary file next to path, syncs it,
+// and renames it to path, so readers see the old file or the whole new one.
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	// Make the rename durable; not every system can sync a directory.
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
