@@ -1,0 +1,362 @@
+// Package local is the engine on this machine: it finds a model's files,
+// loads them (package weights) into the networks (package model), and
+// implements generator.Generator: prompt → tokenizer → encoder → decoder
+// steps + sampler → image tokens → VQGAN → image.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tessella-ml/tessella/generator"
+	"github.com/tessella-ml/tessella/model"
+	"github.com/tessella-ml/tessella/tokenizer"
+	"github.com/tessella-ml/tessella/weights"
+)
+
+// Options choose the model.
+type Options struct {
+	// Model is "" (the default model), "mini" or "mega" (looked up in
+	// ModelsDir), a directory, or "mini-random" / "mega-random" / "tiny-random"
+	// (random weights of those shapes, made in memory, for benchmarks).
+	Model     string
+	ModelsDir string // "" → ModelsDir()
+	Threads   int    // 0 → GOMAXPROCS
+}
+
+// Defaults are a model's sampling defaults.
+type Defaults struct {
+	Temperature    float64
+	TopK           int
+	Supercondition float64
+	Scale          int
+}
+
+// Engine runs one loaded model. Generate calls are serialised: the
+// networks keep per-model work buffers, and one generation already uses
+// every core.
+type Engine struct {
+	name     string
+	model    *model.Model
+	tok      *tokenizer.Tokenizer
+	defaults Defaults
+	closers  []io.Closer
+	threads  int
+	mu       sync.Mutex
+}
+
+// Open loads the model opts name.
+func Open(opts Options) (*Engine, error) {
+	dir := opts.ModelsDir
+	if dir == "" {
+		dir = ModelsDir()
+	}
+	e := &Engine{threads: opts.Threads, defaults: Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 1}}
+	var err error
+	switch opts.Model {
+	case "":
+		err = e.openDefault()
+	case "mini-random", "mega-random", "tiny-random":
+		err = e.openRandom(opts.Model)
+	default:
+		var f Files
+		if f, err = Locate(opts.Model, dir); err == nil {
+			err = e.openFiles(opts.Model, f)
+		}
+	}
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.setThreads()
+	e.defaults.TopK = min(e.defaults.TopK, e.model.Config.Codebook())
+	return e, nil
+}
+
+func (e *Engine) setThreads() {
+	e.model.Encoder.Threads = e.threads
+	e.model.Decoder.Threads = e.threads
+}
+
+// openFiles loads min-dalle-layout files.
+func (e *Engine) openFiles(name string, f Files) error {
+	tok, err := tokenizer.Load(f.Vocab, f.Merges)
+	if err != nil {
+		return err
+	}
+	var files [3]*weights.File
+	for i, p := range []string{f.Encoder, f.Decoder, f.VQGAN} {
+		if files[i], err = weights.Open(p); err != nil {
+			return err
+		}
+		e.closers = append(e.closers, files[i])
+	}
+	cfg, err := model.InferConfig(files[0], files[1])
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Dir, err)
+	}
+	if f.Config != "" {
+		b, err := os.ReadFile(f.Config)
+		if err != nil {
+			return err
+		}
+		if cfg, err = model.MergeJSON(cfg, b); err != nil {
+			return fmt.Errorf("%s: %w", f.Config, err)
+		}
+	}
+	if tok.VocabSize() > cfg.TextVocab {
+		return fmt.Errorf("%s: the tokenizer has %d ids but the encoder embeds only %d", f.Vocab, tok.VocabSize(), cfg.TextVocab)
+	}
+	m, err := model.NewModel(cfg, files[0], files[1], files[2])
+	if err != nil {
+		return err
+	}
+	e.name, e.model, e.tok = name, m, tok
+	return nil
+}
+
+// Name is "local:" and the model's name.
+func (e *Engine) Name() string { return "local:" + e.name }
+
+// Model returns the loaded networks.
+func (e *Engine) Model() *model.Model { return e.model }
+
+// Tokenizer returns the model's tokenizer.
+func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
+
+// Defaults returns the model's sampling defaults.
+func (e *Engine) Defaults() Defaults { return e.defaults }
+
+// NativeSize is the pixel size of one image before scaling.
+func (e *Engine) NativeSize() (w, h int) {
+	s := e.model.Config.GridSide() * e.model.Config.VQGAN.Upscale()
+	return s, s
+}
+
+// Close releases the model's files.
+func (e *Engine) Close() error {
+	var errs []error
+	for _, c := range e.closers {
+		errs = append(errs, c.Close())
+	}
+	e.closers = nil
+	return errors.Join(errs...)
+}
+
+// randomSeed draws a seed from the operating system.
+func randomSeed() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:]) >> 33 // small enough to type back; > 0 like min-dalle's seeds
+}
+
+// Generate implements generator.Generator.
+func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generator.Result, error) {
+	if err := checkLocalRequest(req); err != nil {
+		return nil, err
+	}
+	opts := model.SampleOptions{Temperature: float32(e.defaults.Temperature), TopK: e.defaults.TopK,
+		Supercondition: float32(e.defaults.Supercondition)}
+	if req.Temperature != nil {
+		opts.Temperature = float32(*req.Temperature)
+	}
+	if req.TopK != nil {
+		opts.TopK = *req.TopK
+	}
+	if req.Supercondition != nil {
+		opts.Supercondition = float32(*req.Supercondition)
+	}
+	if err := opts.Validate(e.model.Config.Codebook()); err != nil {
+		return nil, err
+	}
+	scale := e.defaults.Scale
+	if req.Scale > 0 {
+		scale = req.Scale
+	}
+	seed := randomSeed()
+	if req.Seed != nil {
+		seed = *req.Seed
+	}
+	g := max(req.Grid, 1)
+	n := g * g // images sampled together (one PNG when g > 1)
+	images := 1
+	if g == 1 {
+		images = max(req.N, 1) // separate images, one batch
+		n = images
+	}
+	rng := req.RNG
+	if rng == "" {
+		rng = "go"
+	}
+	var noise model.Noise
+	switch rng {
+	case "go":
+		noise = model.NewGoRNG(seed)
+	case "torch":
+		noise = model.NewTorchRNG(seed)
+	default:
+		return nil, fmt.Errorf("unknown rng %q (want go or torch)", req.RNG)
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cfg := e.model.Config
+	start := time.Now()
+	ids := e.tok.Tokenize(req.Prompt)
+	uncond, cond := tokenizer.TextRows(ids, cfg.TextLen)
+	progress := func(stage string, done, total int, preview image.Image, toks [][]int) {
+		if req.Progress != nil {
+			req.Progress(generator.Progress{Stage: stage, Done: done, Total: total, Preview: preview, Tokens: toks})
+		}
+	}
+	progress("decode", 0, cfg.ImageTokens, nil, nil)
+	var stepErr error
+	tokens, err := e.model.GenerateTokens(ctx, [][]int{uncond, cond}, n, opts, noise, func(i int, toks [][]int) {
+		var preview image.Image
+		if req.PreviewEvery > 0 && (i+1)%req.PreviewEvery == 0 && i+1 < cfg.ImageTokens && stepErr == nil {
+			preview, stepErr = e.compose(toks, g, req.Seamless, scale)
+		}
+		progress("decode", i+1, cfg.ImageTokens, preview, toks)
+	})
+	if err == nil {
+		err = stepErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	sampled := time.Now()
+	progress("vqgan", 0, 1, nil, tokens)
+	res := &generator.Result{Seed: seed, Tokens: tokens, Created: start}
+	if g > 1 {
+		img, err := e.compose(tokens, g, req.Seamless, scale)
+		if err != nil {
+			return nil, err
+		}
+		res.Images = []generator.Image{{Image: img}}
+	} else {
+		for _, t := range tokens {
+			img, err := e.compose([][]int{t}, 1, false, scale)
+			if err != nil {
+				return nil, err
+			}
+			res.Images = append(res.Images, generator.Image{Image: img, Tokens: t})
+		}
+	}
+	progress("vqgan", 1, 1, nil, tokens)
+	done := time.Now()
+	res.Timings = []generator.Timing{{Stage: "decode", Duration: sampled.Sub(start)}, {Stage: "vqgan", Duration: done.Sub(sampled)}}
+	res.Metadata = map[string]string{
+		"prompt": req.Prompt, "backend": "local", "model": e.name, "seed": strconv.FormatUint(seed, 10),
+		"rng": rng, "temperature": fmt.Sprint(opts.Temperature), "top-k": strconv.Itoa(opts.TopK),
+		"supercondition": fmt.Sprint(opts.Supercondition), "grid": strconv.Itoa(g),
+		"seamless": strconv.FormatBool(req.Seamless), "scale": strconv.Itoa(scale),
+		"software": "tessella " + Version,
+	}
+	return res, nil
+}
+
+// Version is written into image metadata; the CLI sets it.
+var Version = "dev"
+
+// compose decodes g² token rows into one image (a grid, or one seamless
+// map) and enlarges it by scale.
+func (e *Engine) compose(tokens [][]int, g int, seamless bool, scale int) (image.Image, error) {
+	var img *image.RGBA
+	var err error
+	if g == 1 && len(tokens) == 1 {
+		img, err = e.model.Image(tokens[0])
+	} else {
+		img, err = e.model.GridImage(tokens, g, seamless)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Enlarge(img, scale), nil
+}
+
+// Decode turns image-token rows back into one image: a single row is one
+// image, g² rows a grid (column-major, as generation lays them out).
+func (e *Engine) Decode(tokens [][]int, seamless bool, scale int) (image.Image, error) {
+	cfg := e.model.Config
+	if len(tokens) == 0 {
+		return nil, errors.New("decode: no token rows")
+	}
+	g := 1
+	for g*g < len(tokens) {
+		g++
+	}
+	if g*g != len(tokens) {
+		return nil, fmt.Errorf("decode: %d token rows is not a square grid (1, 4, 9, …)", len(tokens))
+	}
+	for i, row := range tokens {
+		if len(row) != cfg.ImageTokens {
+			return nil, fmt.Errorf("decode: row %d has %d tokens, want %d", i, len(row), cfg.ImageTokens)
+		}
+		for j, t := range row {
+			if t < 0 || t >= cfg.Codebook() {
+				return nil, fmt.Errorf("decode: row %d token %d is %d, outside [0, %d)", i, j, t, cfg.Codebook())
+			}
+		}
+	}
+	if scale <= 0 {
+		scale = e.defaults.Scale
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.compose(tokens, g, seamless, scale)
+}
+
+// checkLocalRequest refuses the remote-only fields.
+func checkLocalRequest(req *generator.Request) error {
+	bad := ""
+	switch {
+	case req.APIModel != "":
+		bad = "an API model"
+	case req.Size != "" && req.Size != "auto":
+		bad = "a size (the local model has one native size)"
+	case req.Quality != "":
+		bad = "a quality"
+	case req.OutputFormat != "" && req.OutputFormat != "png":
+		bad = "an output format other than png"
+	case req.OutputCompression != nil, req.Background != "", req.Moderation != "":
+		bad = "output compression, background or moderation"
+	case req.Grid < 0:
+		return fmt.Errorf("grid %d must be ≥ 1", req.Grid)
+	case req.N < 0:
+		return fmt.Errorf("n %d must be ≥ 1", req.N)
+	case req.Grid > 1 && req.N > 1:
+		return errors.New("n > 1 and grid > 1 together: choose one")
+	case req.Prompt == "":
+		// The empty prompt is allowed (it is the unconditioned row).
+	}
+	if bad != "" {
+		return fmt.Errorf("the local engine does not take %s", bad)
+	}
+	return nil
+}
+
+// Enlarge scales an image up by an integer factor, nearest neighbour.
+func Enlarge(img *image.RGBA, scale int) image.Image {
+	if scale <= 1 {
+		return img
+	}
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dx()*scale, b.Dy()*scale))
+	for y := range out.Rect.Dy() {
+		src := img.Pix[(y/scale)*img.Stride:]
+		dst := out.Pix[y*out.Stride:]
+		for x := range out.Rect.Dx() {
+			copy(dst[4*x:4*x+4], src[4*(x/scale):])
+		}
+	}
+	return out
+}

@@ -1,0 +1,224 @@
+package local
+
+import (
+	"context"
+	"image"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tessella-ml/tessella/generator"
+	"github.com/tessella-ml/tessella/weights"
+)
+
+// testdata/engine holds a tiny complete model written by
+// training/make_engine_testdata.py as .pt files (min-dalle's layout) and as
+// .safetensors, with PyTorch's end-to-end outputs under torch.manual_seed.
+var engineData = filepath.Join("..", "..", "testdata", "engine")
+
+type golden struct {
+	f *weights.File
+}
+
+func openGolden(t *testing.T) golden {
+	t.Helper()
+	f, err := weights.Open(filepath.Join(engineData, "golden.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return golden{f}
+}
+
+// ints returns an int64 tensor as rows of ints.
+func (g golden) ints(t *testing.T, name string) [][]int {
+	t.Helper()
+	ten, ok := g.f.Tensor(name)
+	if !ok {
+		t.Fatalf("golden lacks %s", name)
+	}
+	b := ten.Bytes()
+	vals := make([]int, len(b)/8)
+	for i := range vals {
+		var v uint64
+		for k := 7; k >= 0; k-- {
+			v = v<<8 | uint64(b[8*i+k])
+		}
+		vals[i] = int(int64(v))
+	}
+	cols := ten.Shape[len(ten.Shape)-1]
+	var rows [][]int
+	for i := 0; i < len(vals); i += cols {
+		rows = append(rows, vals[i:i+cols])
+	}
+	return rows
+}
+
+func (g golden) meta(t *testing.T, key string) float64 {
+	v, err := strconv.ParseFloat(g.f.Metadata()[key], 64)
+	if err != nil {
+		t.Fatalf("golden metadata %s: %v", key, err)
+	}
+	return v
+}
+
+// pixelsDiffer counts the bytes of img that differ from the golden uint8
+// (H, W, 3) image, and the largest difference.
+func pixelsDiffer(t *testing.T, g golden, name string, img image.Image) (n, worst int) {
+	t.Helper()
+	ten, _ := g.f.Tensor(name)
+	want := ten.Bytes()
+	rgba := img.(*image.RGBA)
+	h, w := ten.Shape[0], ten.Shape[1]
+	if rgba.Rect.Dx() != w || rgba.Rect.Dy() != h {
+		t.Fatalf("%s: image is %v, want %d×%d", name, rgba.Rect, w, h)
+	}
+	for y := range h {
+		for x := range w {
+			for c := range 3 {
+				d := int(rgba.Pix[y*rgba.Stride+4*x+c]) - int(want[(y*w+x)*3+c])
+				if d != 0 {
+					n++
+					worst = max(worst, d, -d)
+				}
+			}
+		}
+	}
+	return n, worst
+}
+
+// The engine reproduces PyTorch end to end under --rng torch: the same
+// tokens, and the same uint8 pixels but for float rounding at the
+// truncation edge (at most a few values off by one), for one image and
+// for a 2×2 grid, from .pt files and from .safetensors alike.
+func TestEngineMatchesPyTorch(t *testing.T) {
+	g := openGolden(t)
+	prompt := g.f.Metadata()["prompt"]
+	temp, topK, f := g.meta(t, "temperature"), int(g.meta(t, "top_k")), g.meta(t, "supercondition")
+	for _, layout := range []string{filepath.Join(engineData, "pt"), filepath.Join(engineData, "safetensors")} {
+		eng, err := Open(Options{Model: layout})
+		if err != nil {
+			t.Fatalf("%s: %v", layout, err)
+		}
+		defer eng.Close()
+		for _, c := range []struct {
+			name string
+			grid int
+		}{{"single", 1}, {"grid", 2}} {
+			seed := uint64(g.meta(t, c.name+".seed"))
+			res, err := eng.Generate(context.Background(), &generator.Request{Prompt: prompt, Seed: &seed,
+				Temperature: &temp, TopK: &topK, Supercondition: &f, Grid: c.grid, RNG: "torch"})
+			if err != nil {
+				t.Fatalf("%s %s: %v", layout, c.name, err)
+			}
+			want := g.ints(t, c.name+".tokens")
+			if !slices.EqualFunc(res.Tokens, want, slices.Equal) {
+				t.Errorf("%s %s: tokens differ from PyTorch\n got %v\nwant %v", layout, c.name, res.Tokens[0][:16], want[0][:16])
+			}
+			n, worst := pixelsDiffer(t, g, c.name+".image", res.Images[0].Image)
+			if worst > 1 || n > 8 {
+				t.Errorf("%s %s: %d pixel values differ from PyTorch, worst by %d (allowed: ≤ 8 off by one)", layout, c.name, n, worst)
+			}
+		}
+	}
+}
+
+// The .pt and .safetensors copies of the same weights give identical images.
+func TestPTAndSafetensorsIdentical(t *testing.T) {
+	var imgs [2]*image.RGBA
+	seed := uint64(3)
+	for i, layout := range []string{"pt", "safetensors"} {
+		eng, err := Open(Options{Model: filepath.Join(engineData, layout)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close()
+		res, err := eng.Generate(context.Background(), &generator.Request{Prompt: "two blue rings", Seed: &seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs[i] = res.Images[0].Image.(*image.RGBA)
+	}
+	if !slices.Equal(imgs[0].Pix, imgs[1].Pix) {
+		t.Fatal(".pt and .safetensors weights give different images")
+	}
+}
+
+func TestGenerateDeterministicAndDecodeRoundTrip(t *testing.T) {
+	eng, err := Open(Options{Model: "tiny-random"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(42)
+	req := &generator.Request{Prompt: "a red star", Seed: &seed}
+	var steps int
+	req.Progress = func(p generator.Progress) {
+		if p.Stage == "decode" {
+			steps = p.Done
+		}
+	}
+	a, err := eng.Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != 256 {
+		t.Errorf("progress reached %d of 256 steps", steps)
+	}
+	b, err := eng.Generate(context.Background(), &generator.Request{Prompt: "a red star", Seed: &seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.Tokens[0], b.Tokens[0]) {
+		t.Fatal("same seed, different tokens")
+	}
+	if a.Metadata["seed"] != "42" || a.Metadata["prompt"] != "a red star" {
+		t.Errorf("metadata %v", a.Metadata)
+	}
+	img, err := eng.Decode(a.Tokens, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(img.(*image.RGBA).Pix, a.Images[0].Image.(*image.RGBA).Pix) {
+		t.Fatal("decoding the tokens again gives another image")
+	}
+	if w, h := eng.NativeSize(); img.Bounds().Dx() != w*4 || img.Bounds().Dy() != h*4 {
+		t.Errorf("default scale 4: image %v, native %d×%d", img.Bounds(), w, h)
+	}
+}
+
+func TestGenerateRefusesBadRequests(t *testing.T) {
+	eng, err := Open(Options{Model: "tiny-random"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	neg, huge := -1.0, 5000
+	for name, req := range map[string]*generator.Request{
+		"temperature": {Prompt: "x", Temperature: &neg},
+		"top-k":       {Prompt: "x", TopK: &huge},
+		"rng":         {Prompt: "x", RNG: "mt"},
+		"api model":   {Prompt: "x", APIModel: "gpt-image-1.5"},
+		"size":        {Prompt: "x", Size: "1024x1024"},
+		"grid and n":  {Prompt: "x", Grid: 2, N: 2},
+	} {
+		if _, err := eng.Generate(context.Background(), req); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := eng.Generate(ctx, &generator.Request{Prompt: "x"}); err == nil {
+		t.Error("cancelled context: no error")
+	}
+	for name, toks := range map[string][][]int{
+		"empty":        nil,
+		"not square":   {make([]int, 256), make([]int, 256)},
+		"short row":    {make([]int, 10)},
+		"out of range": {slices.Repeat([]int{5000}, 256)},
+	} {
+		if _, err := eng.Decode(toks, false, 1); err == nil || !strings.Contains(err.Error(), "decode") {
+			t.Errorf("decode %s: %v", name, err)
+		}
+	}
+}
