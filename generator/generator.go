@@ -5,6 +5,7 @@ package generator
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"time"
 )
@@ -29,6 +30,9 @@ type Request struct {
 	// PreviewEvery, if > 0, asks for a Progress.Preview image every that
 	// many sampled tokens (each costs one VQGAN decode).
 	PreviewEvery int
+	// Previews, if > 0 and PreviewEvery is 0, asks for that many previews
+	// evenly spaced over the generation.
+	Previews int
 
 	// Remote (OpenAI) settings.
 	APIModel          string // opaque model name
@@ -106,4 +110,18 @@ type Generator interface {
 	// Name identifies the backend and model, e.g. "local:mini".
 	Name() string
 	Generate(ctx context.Context, req *Request) (*Result, error)
+}
+
+// RequestError is a request a backend refuses: the caller's mistake, not
+// the backend's failure (the server answers it with 400, naming Param).
+type RequestError struct {
+	Param   string // the request field at fault, e.g. "top_k"
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+// Invalid returns a *RequestError for param.
+func Invalid(param, format string, args ...any) error {
+	return &RequestError{Param: param, Message: fmt.Sprintf(format, args...)}
 }

@@ -29,7 +29,8 @@ type Decoder struct {
 	finalLN layerNorm      // final_ln (E)
 	lmHead  *matmul.Linear // lm_head.weight (Vi+1, E)
 	Kernel  attention.Kernel
-	Threads int // attention goroutines; 0 means GOMAXPROCS
+	Threads int    // attention goroutines; 0 means GOMAXPROCS
+	Tracer  Tracer // if non-nil, gets every step's attention probabilities (trace.go)
 }
 
 // NewDecoder loads the decoder weights (state-dict names without a prefix)
@@ -205,6 +206,11 @@ func (dec *Decoder) Step(s *State, prevTokens []int, i int) ([]float32, error) {
 		if err := kernel.Forward(args); err != nil { // a (2n, E)
 			return nil, fmt.Errorf("decoder layer %d self-attention: %w", l, err)
 		}
+		if dec.Tracer != nil {
+			if err := dec.traceSelf(i, l, args); err != nil {
+				return nil, err
+			}
+		}
 		ly.self.o.Forward(h, a, R) // h = a·Woᵀ          (2n, E)
 		ly.selfLN.forward(h, h)    // h = LN(h)
 		for j := range x {         // x = x + h
@@ -225,6 +231,11 @@ func (dec *Decoder) Step(s *State, prevTokens []int, i int) ([]float32, error) {
 				Threads: dec.Threads}
 			if err := kernel.Forward(args); err != nil { // a[half] (n, E)
 				return nil, fmt.Errorf("decoder layer %d cross-attention: %w", l, err)
+			}
+		}
+		if dec.Tracer != nil {
+			if err := dec.traceCross(s, i, l); err != nil {
+				return nil, err
 			}
 		}
 		ly.cross.o.Forward(h, a, R) // h = a·Woᵀ         (2n, E)

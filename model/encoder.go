@@ -23,7 +23,8 @@ type Encoder struct {
 	layers  []encoderLayer
 	finalLN layerNorm // final_ln (E)
 	Kernel  attention.Kernel
-	Threads int // attention goroutines; 0 means GOMAXPROCS
+	Threads int    // attention goroutines; 0 means GOMAXPROCS
+	Tracer  Tracer // if non-nil, gets every layer's attention probabilities (trace.go)
 }
 
 // NewEncoder loads the encoder weights (state-dict names without a prefix,
@@ -131,6 +132,11 @@ func (enc *Encoder) Forward(textRows [][]int) ([]float32, error) {
 			Q: op(q), K: op(k), V: op(v), Out: op(a), Mask: attention.Mask{KeyValid: valid}, Threads: enc.Threads}
 		if err := kernel.Forward(&args); err != nil { // a = softmax(q·kᵀ/√D + mask)·v  (B, T, E)
 			return nil, fmt.Errorf("encoder layer %d: %w", l, err)
+		}
+		if enc.Tracer != nil {
+			if err := enc.traceAttention(l, &args); err != nil {
+				return nil, err
+			}
 		}
 		ly.self.o.Forward(h, a, M) // h = a·Woᵀ           (B, T, E)
 		ly.selfLN.forward(h, h)    // h = LN(h) (sandwich)

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"image"
+	"slices"
 )
 
 // ToRGB converts the VQGAN's raw output (3, h, w), channel-major, to an
@@ -94,4 +95,23 @@ func TileTokens(tokens [][]int, g, side int) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// PreviewTokens returns row ready for a VQGAN of codebook entries: the
+// same slice when every token is a code, otherwise a copy in which tokens
+// outside [0, codebook) are 0. Unsampled positions of a partial row hold the
+// fill value ImageBOS; min-dalle's BOS 16383 is a code and decodes as
+// itself, but a model whose BOS is its extra embedding row (the planned
+// default model: 1024 with 1024 codes) would make the decode fail.
+func PreviewTokens(row []int, codebook int) []int {
+	if !slices.ContainsFunc(row, func(t int) bool { return t < 0 || t >= codebook }) {
+		return row
+	}
+	out := slices.Clone(row)
+	for i, t := range out {
+		if t < 0 || t >= codebook {
+			out[i] = 0
+		}
+	}
+	return out
 }

@@ -15,6 +15,9 @@ type Model struct {
 	Encoder *Encoder
 	Decoder *Decoder
 	VQGAN   *vqgan.VQGAN // nil when only tokens are wanted
+	// Tracer, if non-nil, gets GenerateTokens' per-step sampling
+	// distributions; SetTracer also sets the encoder's and decoder's.
+	Tracer Tracer
 }
 
 // NewModel loads a model. enc and dec supply the encoder and decoder
@@ -98,6 +101,13 @@ func (m *Model) GenerateTokens(ctx context.Context, textRows [][]int, n int, opt
 		}
 		if err := sampler.Sample(next, logits, cfg.Logits(), opts, noise); err != nil {
 			return nil, fmt.Errorf("step %d: %w", i, err)
+		}
+		if m.Tracer != nil {
+			info, err := StepInfos(logits, cfg.Logits(), cfg.Codebook(), opts, next)
+			if err != nil {
+				return nil, fmt.Errorf("step %d trace: %w", i, err)
+			}
+			m.Tracer.Step(i, info)
 		}
 		for b, t := range next {
 			tokens[b][i] = t

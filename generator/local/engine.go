@@ -136,9 +136,10 @@ func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
 // Defaults returns the model's sampling defaults.
 func (e *Engine) Defaults() Defaults { return e.defaults }
 
-// NativeSize is the pixel size of one image before scaling.
+// NativeSize is the pixel size of one image at the model's default scale
+// (what Generate returns without Request.Scale).
 func (e *Engine) NativeSize() (w, h int) {
-	s := e.model.Config.GridSide() * e.model.Config.VQGAN.Upscale()
+	s := e.model.Config.GridSide() * e.model.Config.VQGAN.Upscale() * e.defaults.Scale
 	return s, s
 }
 
@@ -176,7 +177,7 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 		opts.Supercondition = float32(*req.Supercondition)
 	}
 	if err := opts.Validate(e.model.Config.Codebook()); err != nil {
-		return nil, err
+		return nil, generator.Invalid(sampleParam(req), "%v", err)
 	}
 	scale := e.defaults.Scale
 	if req.Scale > 0 {
@@ -204,7 +205,11 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	case "torch":
 		noise = model.NewTorchRNG(seed)
 	default:
-		return nil, fmt.Errorf("unknown rng %q (want go or torch)", req.RNG)
+		return nil, generator.Invalid("rng", "unknown rng %q (want go or torch)", req.RNG)
+	}
+	every := req.PreviewEvery
+	if every == 0 && req.Previews > 0 {
+		every = max(1, e.model.Config.ImageTokens/(req.Previews+1))
 	}
 
 	e.mu.Lock()
@@ -222,8 +227,15 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	var stepErr error
 	tokens, err := e.model.GenerateTokens(ctx, [][]int{uncond, cond}, n, opts, noise, func(i int, toks [][]int) {
 		var preview image.Image
-		if req.PreviewEvery > 0 && (i+1)%req.PreviewEvery == 0 && i+1 < cfg.ImageTokens && stepErr == nil {
-			preview, stepErr = e.compose(toks, g, req.Seamless, scale)
+		if every > 0 && (i+1)%every == 0 && i+1 < cfg.ImageTokens && stepErr == nil {
+			partial := make([][]int, len(toks)) // unsampled positions hold the fill value
+			for b, row := range toks {
+				partial[b] = model.PreviewTokens(row, cfg.Codebook())
+			}
+			if g == 1 {
+				partial = partial[:1] // separate images: preview the first
+			}
+			preview, stepErr = e.compose(partial, g, req.Seamless, scale)
 		}
 		progress("decode", i+1, cfg.ImageTokens, preview, toks)
 	})
@@ -315,31 +327,40 @@ func (e *Engine) Decode(tokens [][]int, seamless bool, scale int) (image.Image, 
 	return e.compose(tokens, g, seamless, scale)
 }
 
+// sampleParam guesses which sampling field an invalid option came from.
+func sampleParam(req *generator.Request) string {
+	switch {
+	case req.Temperature != nil && *req.Temperature <= 0:
+		return "temperature"
+	case req.TopK != nil:
+		return "top_k"
+	}
+	return "supercondition"
+}
+
 // checkLocalRequest refuses the remote-only fields.
 func checkLocalRequest(req *generator.Request) error {
-	bad := ""
+	bad, param := "", ""
 	switch {
 	case req.APIModel != "":
-		bad = "an API model"
+		bad, param = "an API model", "model"
 	case req.Size != "" && req.Size != "auto":
-		bad = "a size (the local model has one native size)"
+		bad, param = "a size (the local model has one native size)", "size"
 	case req.Quality != "":
-		bad = "a quality"
+		bad, param = "a quality", "quality"
 	case req.OutputFormat != "" && req.OutputFormat != "png":
-		bad = "an output format other than png"
+		bad, param = "an output format other than png", "output_format"
 	case req.OutputCompression != nil, req.Background != "", req.Moderation != "":
-		bad = "output compression, background or moderation"
+		bad, param = "output compression, background or moderation", "background"
 	case req.Grid < 0:
-		return fmt.Errorf("grid %d must be ≥ 1", req.Grid)
+		return generator.Invalid("grid", "grid %d must be ≥ 1", req.Grid)
 	case req.N < 0:
-		return fmt.Errorf("n %d must be ≥ 1", req.N)
+		return generator.Invalid("n", "n %d must be ≥ 1", req.N)
 	case req.Grid > 1 && req.N > 1:
-		return errors.New("n > 1 and grid > 1 together: choose one")
-	case req.Prompt == "":
-		// The empty prompt is allowed (it is the unconditioned row).
+		return generator.Invalid("n", "n > 1 and grid > 1 together: choose one")
 	}
 	if bad != "" {
-		return fmt.Errorf("the local engine does not take %s", bad)
+		return generator.Invalid(param, "the local engine does not take %s", bad)
 	}
 	return nil
 }

@@ -183,7 +183,7 @@ func TestGenerateDeterministicAndDecodeRoundTrip(t *testing.T) {
 	if !slices.Equal(img.(*image.RGBA).Pix, a.Images[0].Image.(*image.RGBA).Pix) {
 		t.Fatal("decoding the tokens again gives another image")
 	}
-	if w, h := eng.NativeSize(); img.Bounds().Dx() != w*4 || img.Bounds().Dy() != h*4 {
+	if w, h := eng.NativeSize(); img.Bounds().Dx() != w || img.Bounds().Dy() != h || w != 64*4 {
 		t.Errorf("default scale 4: image %v, native %d×%d", img.Bounds(), w, h)
 	}
 }

@@ -1,0 +1,463 @@
+package trace
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/tessella-ml/tessella/model"
+)
+
+// File names of the report, relative to its directory.
+const (
+	FileIndex       = "index.html"
+	FileImage       = "image.png"
+	FileGIF         = "progressive.gif"
+	FileTokens      = "tokens.png"
+	FileCodes       = "codes.png"
+	FileEncoder     = "encoder_attention.png"
+	FileDecoderSelf = "decoder_self_attention.png"
+	FileProbs       = "steps_probs.png"
+	FileEntropy     = "steps_entropy.png"
+	FileRank        = "steps_rank.png"
+	FileJSON        = "trace.json"
+)
+
+// Files lists every file Write creates, relative to the report directory.
+func (t *Trace) Files() []string {
+	files := []string{FileIndex, FileImage, FileGIF, FileTokens, FileCodes, FileEncoder, FileDecoderSelf,
+		FileProbs, FileEntropy, FileRank, FileJSON}
+	for _, j := range t.TextValid {
+		files = append(files, crossSummaryFile(j), crossTokenFile(j))
+	}
+	return files
+}
+
+func crossSummaryFile(j int) string { return fmt.Sprintf("cross/summary_%02d.png", j) }
+func crossTokenFile(j int) string   { return fmt.Sprintf("cross/token_%02d.png", j) }
+
+// Sizes of the pictures, in pixels.
+const (
+	crossCell   = 96  // one heat map in a per-token mosaic
+	summaryCell = 160 // one token's heat map averaged over layers and heads
+	matrixCell  = 128 // target size of one attention matrix in a mosaic
+	topCodes    = 16  // codes shown in codes.png
+	codeTile    = 4   // a code is shown decoded as a codeTile×codeTile map of itself
+)
+
+// CodeUse is one codebook entry and how often the image uses it.
+type CodeUse struct {
+	Code, Count int
+}
+
+// MostUsed returns the codes of t.Tokens by decreasing count (ties: lower
+// code first), at most k.
+func (t *Trace) MostUsed(k int) []CodeUse {
+	counts := map[int]int{}
+	for _, c := range t.Tokens {
+		counts[c]++
+	}
+	var u []CodeUse
+	for c, n := range counts {
+		u = append(u, CodeUse{c, n})
+	}
+	slices.SortFunc(u, func(a, b CodeUse) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Code, b.Code))
+	})
+	return u[:min(k, len(u))]
+}
+
+// CrossGrid returns the cross-attention of decoder layer l, head h (h < 0:
+// the mean over heads) paid to text position j, as a GridSide² map in
+// raster order: entry s is what the query of step s (which predicts image
+// token s) gives key j.
+func (t *Trace) CrossGrid(l, h, j int) []float32 {
+	c := t.Cross[l]
+	S := c.QLen
+	g := make([]float32, S)
+	heads := []int{h}
+	if h < 0 {
+		heads = heads[:0]
+		for hh := range c.Heads {
+			heads = append(heads, hh)
+		}
+	}
+	for s := range S {
+		var sum float32
+		for _, hh := range heads {
+			sum += c.Row(0, hh, s)[j]
+		}
+		g[s] = sum / float32(len(heads))
+	}
+	return g
+}
+
+// CrossMean is CrossGrid averaged over all layers and heads.
+func (t *Trace) CrossMean(j int) []float32 {
+	var g []float32
+	for l := range t.Cross {
+		gl := t.CrossGrid(l, -1, j)
+		if g == nil {
+			g = gl
+			continue
+		}
+		for i, v := range gl {
+			g[i] += v
+		}
+	}
+	for i := range g {
+		g[i] /= float32(len(t.Cross))
+	}
+	return g
+}
+
+// CrossCentroid is the attention-weighted centre of CrossMean(j) in the
+// image, as fractions of its width and height: (0, 0) the top left corner,
+// (1, 1) the bottom right, cell s weighted at its centre. It puts a number on
+// "where does the word land": for a trained model, "top left" should give
+// both coordinates below 0.5. A map with no weight gives (0.5, 0.5).
+func (t *Trace) CrossCentroid(j int) (x, y float64) {
+	g := t.CrossMean(j)
+	side := t.Config.GridSide()
+	var sum float64
+	for s, v := range g {
+		w := float64(v)
+		x += w * (float64(s%side) + 0.5) / float64(side)
+		y += w * (float64(s/side) + 0.5) / float64(side)
+		sum += w
+	}
+	if !(sum > 0) {
+		return 0.5, 0.5
+	}
+	return x / sum, y / sum
+}
+
+func savePNG(path string, img image.Image) error {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return fmt.Errorf("trace: %s: %w", path, err)
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// Write writes the report into dir: index.html and the files of Files().
+// m must be the model t was recorded with (its VQGAN draws the most used
+// codes).
+func (t *Trace) Write(ctx context.Context, m *model.Model, dir string) error {
+	start := time.Now()
+	if m == nil || m.VQGAN == nil {
+		return fmt.Errorf("trace: write needs the model with its VQGAN")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "cross"), 0o755); err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	cfg := t.Config
+	side := cfg.GridSide()
+	path := func(name string) string { return filepath.Join(dir, filepath.FromSlash(name)) }
+
+	// Final image, token map, progressive GIF.
+	if err := savePNG(path(FileImage), t.Image); err != nil {
+		return err
+	}
+	if err := savePNG(path(FileTokens), tokenGridImage(t.Tokens, side, max(2, 256/side))); err != nil {
+		return err
+	}
+	var gbuf bytes.Buffer
+	if err := writeGIF(&gbuf, t.Frames, max(1, 256/t.Image.Rect.Dx())); err != nil {
+		return fmt.Errorf("trace: %s: %w", FileGIF, err)
+	}
+	if err := os.WriteFile(path(FileGIF), gbuf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+
+	// Most used codes, each decoded alone as a codeTile×codeTile map.
+	uses := t.MostUsed(topCodes)
+	codeImg := mosaic{rows: 2, cols: len(uses), cw: 64, ch: 64, rowLabels: []string{"code", "alone"}}
+	colLabels := make([]string, len(uses))
+	patches := make([]image.Image, len(uses))
+	for i, u := range uses {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		colLabels[i] = fmt.Sprintf("%d x%d", u.Code, u.Count)
+		tiles := make([]int, codeTile*codeTile)
+		for k := range tiles {
+			tiles[k] = u.Code
+		}
+		raw, err := m.VQGAN.Decode(tiles, codeTile, codeTile)
+		if err != nil {
+			return fmt.Errorf("trace: decode code %d: %w", u.Code, err)
+		}
+		up := codeTile * cfg.VQGAN.Upscale()
+		img, err := model.ToRGB(raw, up, up)
+		if err != nil {
+			return err
+		}
+		patches[i] = resize(img, 64)
+	}
+	codeImg.colLabels = colLabels
+	if err := savePNG(path(FileCodes), codeImg.draw(func(r, c int) image.Image {
+		if r == 0 {
+			return tokenGridImage([]int{uses[c].Code}, 1, 64)
+		}
+		return patches[c]
+	})); err != nil {
+		return err
+	}
+
+	// Cross-attention: a summary per text token, and per-layer/head mosaics.
+	summaryBase := resize(t.Image, summaryCell)
+	cellBase := resize(t.Image, crossCell)
+	H, L := cfg.Heads, cfg.DecoderLayers
+	colLabels = []string{"mean"}
+	for h := range H {
+		colLabels = append(colLabels, fmt.Sprintf("head %d", h))
+	}
+	rowLabels := make([]string, L)
+	for l := range L {
+		rowLabels[l] = fmt.Sprintf("L%d", l)
+	}
+	for _, j := range t.TextValid {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := savePNG(path(crossSummaryFile(j)), heatOverlay(summaryBase, t.CrossMean(j), side, 0)); err != nil {
+			return err
+		}
+		mz := mosaic{rows: L, cols: H + 1, cw: crossCell, ch: crossCell, rowLabels: rowLabels, colLabels: colLabels}
+		img := mz.draw(func(r, c int) image.Image {
+			return heatOverlay(cellBase, t.CrossGrid(r, c-1, j), side, 0)
+		})
+		if err := savePNG(path(crossTokenFile(j)), img); err != nil {
+			return err
+		}
+	}
+
+	// Encoder self-attention over the prompt's tokens, per layer and head.
+	nv := len(t.TextValid)
+	px := max(2, matrixCell/max(nv, 1))
+	headLabels := colLabels[1:]
+	encRows := make([]string, cfg.EncoderLayers)
+	for l := range encRows {
+		encRows[l] = fmt.Sprintf("L%d", l)
+	}
+	enc := mosaic{rows: cfg.EncoderLayers, cols: H, cw: nv * px, ch: nv * px, rowLabels: encRows, colLabels: headLabels}
+	if err := savePNG(path(FileEncoder), enc.draw(func(l, h int) image.Image {
+		p := t.Encoder[l]
+		if p.Data == nil {
+			return nil
+		}
+		vals := make([]float32, nv*nv)
+		for a, i := range t.TextValid {
+			row := p.Row(0, h, i)
+			for b, j := range t.TextValid {
+				vals[a*nv+b] = row[j]
+			}
+		}
+		return matrixImage(vals, nv, nv, px, 0, 0.5)
+	})); err != nil {
+		return err
+	}
+
+	// Decoder self-attention: the S×S lower-triangular matrix per layer and head.
+	S := cfg.ImageTokens
+	_, pooled := poolMatrix(make([]float32, S*S), S, matrixCell)
+	dpx := max(1, matrixCell/pooled)
+	dm := mosaic{rows: L, cols: H, cw: pooled * dpx, ch: pooled * dpx, rowLabels: rowLabels, colLabels: headLabels}
+	if err := savePNG(path(FileDecoderSelf), dm.draw(func(l, h int) image.Image {
+		d := t.DecoderSelf[l]
+		vals, n := poolMatrix(d.Data[h*S*S:(h+1)*S*S], S, matrixCell)
+		vals = slices.Clone(vals)
+		for r := range n { // each query row scaled to its own maximum
+			row := vals[r*n : (r+1)*n]
+			if m := slices.Max(row); m > 0 {
+				for j := range row {
+					row[j] /= m
+				}
+			}
+		}
+		return matrixImage(vals, n, n, dpx, 1, 0.5)
+	})); err != nil {
+		return err
+	}
+
+	if err := plotFiles(t, dir); err != nil {
+		return err
+	}
+	if err := t.writeJSON(path(FileJSON)); err != nil {
+		return err
+	}
+	t.Timings["write report"] = time.Since(start)
+	return t.writeHTML(path(FileIndex), uses)
+}
+
+// writeJSON writes the numbers behind the plots.
+func (t *Trace) writeJSON(path string) error {
+	type step struct {
+		Token   int               `json:"token"`
+		Rank    int               `json:"rank"`
+		Prob    float32           `json:"prob"`
+		Entropy float64           `json:"entropy_nats"`
+		Kept    int               `json:"kept"`
+		Top     []model.TokenProb `json:"top"`
+	}
+	out := struct {
+		Prompt     string   `json:"prompt"`
+		TextIDs    []int    `json:"text_ids"`
+		TextLabels []string `json:"text_labels"`
+		Tokens     []int    `json:"tokens"`
+		Steps      []step   `json:"steps"`
+		Options    Options  `json:"options"`
+	}{Prompt: t.Prompt, TextIDs: t.TextIDs, TextLabels: t.TextLabels, Tokens: t.Tokens, Options: t.Options}
+	for _, s := range t.Steps {
+		out.Steps = append(out.Steps, step{s.Token, s.Rank, s.Prob, s.Entropy, s.Kept, s.Top})
+	}
+	b, err := json.MarshalIndent(out, "", " ")
+	if err != nil {
+		return fmt.Errorf("trace: %s: %w", path, err)
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+type htmlToken struct {
+	Pos      int
+	ID       int
+	Label    string
+	Summary  string
+	Mosaic   string
+	Centroid string
+}
+
+type htmlRow struct{ K, V string }
+
+func (t *Trace) writeHTML(path string, uses []CodeUse) error {
+	cfg := t.Config
+	side, up := cfg.GridSide(), cfg.VQGAN.Upscale()
+	px := side * up
+	var toks []htmlToken
+	for _, j := range t.TextValid {
+		cx, cy := t.CrossCentroid(j)
+		toks = append(toks, htmlToken{Pos: j, ID: t.TextIDs[j], Label: t.TextLabels[j],
+			Summary: crossSummaryFile(j), Mosaic: crossTokenFile(j), Centroid: fmt.Sprintf("(%.2f, %.2f)", cx, cy)})
+	}
+	timings := make([]htmlRow, 0, len(t.Timings))
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range t.Timings {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		timings = append(timings, htmlRow{k, t.Timings[k].Round(time.Millisecond).String()})
+	}
+	o := t.Options
+	E, T, S, G := cfg.Width, cfg.TextLen, cfg.ImageTokens, cfg.GLU
+	shapes := []htmlRow{
+		{"text rows (uncond, prompt)", fmt.Sprintf("(2, %d) ids", T)},
+		{"encoder state", fmt.Sprintf("(2, %d, %d)", T, E)},
+		{"attention heads × head width", fmt.Sprintf("%d × %d", cfg.Heads, cfg.HeadDim())},
+		{"GLU hidden", fmt.Sprint(G)},
+		{"decoder step input / logits", fmt.Sprintf("(2, %d) / (2, %d)", E, cfg.Logits())},
+		{"KV cache per layer", fmt.Sprintf("K and V (%d, 2, %d)", S, E)},
+		{"image tokens", fmt.Sprintf("%d = %d×%d, codebook %d", S, side, side, cfg.Codebook())},
+		{"VQGAN output", fmt.Sprintf("(3, %d, %d), %d px per token", px, px, up)},
+	}
+	data := map[string]any{
+		"Prompt": t.Prompt, "Tokens": toks, "Uses": uses, "Timings": timings, "Shapes": shapes,
+		"Options": []htmlRow{
+			{"seed", fmt.Sprint(o.Seed)}, {"rng", o.RNG}, {"temperature", fmt.Sprint(o.Temperature)},
+			{"top-k", fmt.Sprint(o.TopK)}, {"supercondition", fmt.Sprint(o.Supercondition)},
+			{"preview every", fmt.Sprintf("%d tokens (%d frames)", o.PreviewEvery, len(t.Frames))},
+		},
+		"Config": fmt.Sprintf("E=%d, H=%d, G=%d, %d encoder + %d decoder layers, T=%d, S=%d, Vt=%d, Vi=%d",
+			E, cfg.Heads, G, cfg.EncoderLayers, cfg.DecoderLayers, T, S, cfg.TextVocab, cfg.ImageVocab),
+		"Side": side, "Heads": cfg.Heads, "DecLayers": cfg.DecoderLayers, "EncLayers": cfg.EncoderLayers,
+		"ImgPx": max(256, px), "Files": map[string]string{
+			"Image": FileImage, "GIF": FileGIF, "Tokens": FileTokens, "Codes": FileCodes, "Encoder": FileEncoder,
+			"DecoderSelf": FileDecoderSelf, "Probs": FileProbs, "Entropy": FileEntropy, "Rank": FileRank, "JSON": FileJSON},
+	}
+	var buf bytes.Buffer
+	if err := reportTemplate.Execute(&buf, data); err != nil {
+		return fmt.Errorf("trace: %s: %w", path, err)
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+var reportTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>tessella trace: {{.Prompt}}</title>
+<style>
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 1em 2em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; margin-top: 2em; }
+img.px { image-rendering: pixelated; }
+figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; }
+figcaption { font-size: 0.85em; color: #555; max-width: 40em; }
+table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
+code { background: #f4f4f4; padding: 0 3px; }
+.grid { display: flex; flex-wrap: wrap; gap: 8px; }
+.grid figure { margin: 0; } .scroll { overflow-x: auto; }
+details { margin: 0.5em 0; }
+</style>
+</head>
+<body>
+<h1>Trace of “{{.Prompt}}”</h1>
+<p>Model: {{.Config}}. Everything below comes from one run of the Go engine with tracing on; see
+<code>docs/guide.md</code> for the math and the functions behind each picture.</p>
+<table>{{range .Options}}<tr><th>{{.K}}</th><td>{{.V}}</td></tr>{{end}}</table>
+
+<h2>Result</h2>
+<figure><img class="px" src="{{.Files.Image}}" width="{{.ImgPx}}" height="{{.ImgPx}}" alt="final image"><figcaption>The image (VQGAN decode of the sampled tokens).</figcaption></figure>
+<figure><img class="px" src="{{.Files.GIF}}" width="{{.ImgPx}}" height="{{.ImgPx}}" alt="progressive decode"><figcaption>Progressive decode: the token map re-decoded as it fills; unsampled positions hold the fill value ImageBOS, as min-dalle's progressive outputs do.</figcaption></figure>
+<figure><img class="px" src="{{.Files.Tokens}}" width="256" height="256" alt="token map"><figcaption>The {{.Side}}×{{.Side}} image-token map, one colour per codebook index (raster order: token s at row s/{{.Side}}, column s%{{.Side}}).</figcaption></figure>
+
+<h2>Text tokens</h2>
+<table><tr><th>position</th>{{range .Tokens}}<td>{{.Pos}}</td>{{end}}</tr>
+<tr><th>subword</th>{{range .Tokens}}<td><code>{{.Label}}</code></td>{{end}}</tr>
+<tr><th>id</th>{{range .Tokens}}<td>{{.ID}}</td>{{end}}</tr></table>
+<p>The other positions of the 64-id row are padding (id 1), masked with the additive −1e12.</p>
+
+<h2>Decoder cross-attention: where each text token is looked at</h2>
+<p>For text token <i>j</i>, cell <i>s</i> of the {{.Side}}×{{.Side}} grid shows the attention weight P[s, j] that the decoder query at step <i>s</i> (the one that predicts image token <i>s</i>) gives to token <i>j</i>, averaged over all {{.DecLayers}} layers and {{.Heads}} heads, for the prompt (conditioned) row, drawn over the final image (viridis, each map scaled to its own maximum). “centre” is the attention-weighted centre of the map as fractions of the width and height ((0, 0) top left, (1, 1) bottom right).</p>
+<div class="grid">{{range .Tokens}}<figure><img src="{{.Summary}}" width="160" height="160" alt="cross-attention to {{.Label}}"><figcaption><code>{{.Label}}</code> (position {{.Pos}})<br>centre {{.Centroid}}</figcaption></figure>{{end}}</div>
+<p>Per layer (rows) and head (columns; the first column is the mean over heads):</p>
+{{range .Tokens}}<details><summary>token {{.Pos}} <code>{{.Label}}</code></summary><div class="scroll"><img src="{{.Mosaic}}" alt="cross-attention per layer and head to {{.Label}}"></div></details>
+{{end}}
+
+<h2>Sampling, step by step</h2>
+<p>At each step the logits of the unconditioned and conditioned rows are mixed, m = uncond·(1−f) + cond·f; the top-k threshold (<code>&gt;=</code>, so ties are kept) and the temperature give the distribution p the token is drawn from.</p>
+<figure><img src="{{.Files.Probs}}" alt="top-k probabilities per step"><figcaption>Probability mass of the most probable tokens, and the probability of the token that was drawn.</figcaption></figure>
+<figure><img src="{{.Files.Entropy}}" alt="entropy per step"><figcaption>Entropy of p per step (nats); the upper line is its maximum, ln of the number of tokens kept.</figcaption></figure>
+<figure><img src="{{.Files.Rank}}" alt="rank of the sampled token"><figcaption>Rank of the drawn token among the mixed logits (1 = the most probable).</figcaption></figure>
+<p>The numbers are in <a href="{{.Files.JSON}}">{{.Files.JSON}}</a>.</p>
+
+<h2>Encoder self-attention</h2>
+<p>Rows: the {{.EncLayers}} encoder layers; columns: heads. Each cell is the matrix P[i, j] over the prompt's non-padding tokens (query i down, key j across, in the order of the table above), colour √(P / cell maximum).</p>
+<div class="scroll"><img class="px" src="{{.Files.Encoder}}" alt="encoder self-attention"></div>
+
+<h2>Decoder self-attention</h2>
+<p>Rows: decoder layers; columns: heads. Each cell is the lower-triangular matrix of step i's query (down) over cache slots 0..i (across); the future slots get exactly 0 (they carry −1e12). Averaged in blocks when larger than 128 pixels; colour √(P / row maximum), so each step's own pattern shows.</p>
+<div class="scroll"><img class="px" src="{{.Files.DecoderSelf}}" alt="decoder self-attention"></div>
+
+<h2>Most used codes</h2>
+<p>The codebook entries the image uses most (label: code x count), with their colour in the token map and each code tiled 4×4 and decoded alone (a code's pixels depend on its neighbours, so this is only its look in isolation).</p>
+<img class="px" src="{{.Files.Codes}}" alt="most used codes">
+<table><tr><th>code</th>{{range .Uses}}<td>{{.Code}}</td>{{end}}</tr><tr><th>count</th>{{range .Uses}}<td>{{.Count}}</td>{{end}}</tr></table>
+
+<h2>Shapes of this run</h2>
+<table>{{range .Shapes}}<tr><th>{{.K}}</th><td>{{.V}}</td></tr>{{end}}</table>
+<h2>Timings</h2>
+<table>{{range .Timings}}<tr><th>{{.K}}</th><td>{{.V}}</td></tr>{{end}}</table>
+</body>
+</html>
+`))
