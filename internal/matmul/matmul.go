@@ -1,44 +1,163 @@
-// Package matmul is the one matrix-multiply interface the model uses.
-//
-// Linear layers keep their weight as nn.Linear stores it, W (N, K) row-major,
-// and compute y (M, N) = x (M, K) · Wᵀ. Implementations may repack W once,
-// at load time, into whatever panel format their kernel wants (NewLinear);
-// Gemm serves convolutions (im2col) and anything else shaped like BLAS sgemm.
-//
-// The portable implementation is gonum's blas32 (pure Go).
 package matmul
 
 import (
+	"fmt"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // Linear is a weight prepared for y = x·Wᵀ.
 type Linear struct {
-	N, K int       // output and input widths
-	w    []float32 // (N, K) row-major, as nn.Linear.weight
+	N, K int     // output and input widths
+	eng  *Engine // tier and threads
+	w    []float32
+	// packed holds Wᵀ in the tier's panel format when eng has a SIMD tier:
+	// panel jp (output columns jp·nr … jp·nr+nr−1) is K rows of nr floats,
+	// packed[jp·K·nr + p·nr + j] = W[jp·nr+j, p], zero past N. w is then nil.
+	packed []float32
 }
 
-// NewLinear prepares the (N, K) row-major weight w. It keeps a reference to
-// w; the caller must not modify it afterwards.
-func NewLinear(w []float32, n, k int) *Linear {
-	if len(w) != n*k {
-		panic("matmul: weight length does not match its shape") // programming error, shapes are validated at load
+// NewLinear prepares the (N, K) row-major weight w with the default engine.
+// Shapes are validated at load, so a length mismatch is a programming error
+// and panics.
+func NewLinear(w []float32, n, k int) *Linear { return defaultEngine.NewLinear(w, n, k) }
+
+// NewLinear prepares the (N, K) row-major weight w for this engine. With a
+// SIMD tier it packs W once into the micro-kernel's panel format and keeps
+// no reference to w; with Gonum it keeps a reference to w. Either way the
+// caller must not modify w afterwards.
+func (e *Engine) NewLinear(w []float32, n, k int) *Linear {
+	if n < 0 || k < 0 || len(w) != n*k {
+		panic(fmt.Sprintf("matmul: weight length %d does not match its shape (%d, %d)", len(w), n, k))
 	}
-	return &Linear{N: n, K: k, w: w}
+	l := &Linear{N: n, K: k, eng: e}
+	if e.impl == nil || n == 0 || k == 0 {
+		l.w = w
+		return l
+	}
+	nr := e.impl.nr
+	np := (n + nr - 1) / nr
+	l.packed = make([]float32, np*k*nr)
+	threads := min(e.Threads(), np)
+	per := (np + threads - 1) / threads
+	runWorkers(threads, np, func(t int) {
+		for jp := t * per; jp < min(np, (t+1)*per); jp++ {
+			packPanel(l.packed[jp*k*nr:(jp+1)*k*nr], w, jp*nr, min(nr, n-jp*nr), k, nr)
+		}
+	})
+	return l
 }
 
-// Weight returns the (N, K) row-major weight.
-func (l *Linear) Weight() []float32 { return l.w }
+// packPanel writes rows j0…j0+rows−1 of the (·, k) row-major w as one
+// panel: dst[p·nr + j] = w[j0+j, p] (dst is zero past rows). It transposes
+// in blocks of 8 k steps so that reads and writes stay in L1.
+func packPanel(dst, w []float32, j0, rows, k, nr int) {
+	const blk = 8
+	for p0 := 0; p0 < k; p0 += blk {
+		pn := min(blk, k-p0)
+		for j := 0; j < rows; j++ {
+			src := w[(j0+j)*k+p0 : (j0+j)*k+p0+pn]
+			for q, v := range src {
+				dst[(p0+q)*nr+j] = v
+			}
+		}
+	}
+}
+
+// Weight returns the (N, K) row-major weight. With a SIMD tier this is a
+// fresh copy unpacked from the panels (so it is slow; not for hot loops).
+func (l *Linear) Weight() []float32 {
+	if l.packed == nil {
+		return l.w
+	}
+	nr := l.eng.impl.nr
+	w := make([]float32, l.N*l.K)
+	for i := 0; i < l.N; i++ {
+		jp, j := i/nr, i%nr
+		src := l.packed[jp*l.K*nr:]
+		for p := 0; p < l.K; p++ {
+			w[i*l.K+p] = src[p*nr+j]
+		}
+	}
+	return w
+}
 
 // Forward computes y[0:m·N] = x[0:m·K] · Wᵀ (y is overwritten).
 func (l *Linear) Forward(y, x []float32, m int) {
-	Gemm(false, true, m, l.N, l.K, 1, x, l.K, l.w, l.K, 0, y, l.N)
+	if m == 0 || l.N == 0 {
+		return
+	}
+	checkMat("x", x, m, l.K, max(1, l.K))
+	checkMat("y", y, m, l.N, l.N)
+	if l.K == 0 {
+		scaleC(m, l.N, 0, y, l.N)
+		return
+	}
+	if l.packed == nil {
+		l.eng.Gemm(false, true, m, l.N, l.K, 1, x, l.K, l.w, l.K, 0, y, l.N)
+		return
+	}
+	l.eng.gemmSIMD(false, m, l.N, l.K, 1, x, l.K, bSource{packed: l.packed, pk: l.K}, 0, y, l.N)
 }
 
-// Gemm computes C = alpha·op(A)·op(B) + beta·C, row-major, where op(X) is X
-// or Xᵀ. C is m×n, op(A) m×k, op(B) k×n; lda, ldb, ldc are row strides.
+// Gemm computes C = alpha·op(A)·op(B) + beta·C with the default engine,
+// row-major, where op(X) is X or Xᵀ. C is m×n, op(A) m×k, op(B) k×n; lda,
+// ldb, ldc are row strides. Like BLAS, inconsistent sizes (a slice too
+// short, a stride smaller than its row) are programming errors and panic.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	defaultEngine.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Gemm is the package-level Gemm on this engine.
+func (e *Engine) Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("matmul: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	checkMat("A", a, ar, ac, lda)
+	checkMat("B", b, br, bc, ldb)
+	checkMat("C", c, m, n, ldc)
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if e.tier == OpenBLAS {
+		gemmOpenBLAS(e.Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if e.impl == nil {
+		gemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	e.gemmSIMD(transA, m, n, k, alpha, a, lda, bSource{raw: b, ldb: ldb, transB: transB}, beta, c, ldc)
+}
+
+// checkMat panics unless s holds a rows×cols matrix with row stride ld.
+func checkMat(name string, s []float32, rows, cols, ld int) {
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("matmul: %s stride %d < %d columns", name, ld, cols))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if need := (rows-1)*ld + cols; len(s) < need {
+		panic(fmt.Sprintf("matmul: %s has %d elements, %d×%d with stride %d needs %d", name, len(s), rows, cols, ld, need))
+	}
+}
+
+// gemmGonum is the portable implementation: gonum's native blas32.
+func gemmGonum(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}

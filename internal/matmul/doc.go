@@ -1,0 +1,31 @@
+// Package matmul is the one matrix-multiply interface the model uses.
+//
+// Linear layers keep their weight as nn.Linear stores it, W (N, K) row-major,
+// and compute y (M, N) = x (M, K) · Wᵀ. Gemm serves convolutions (im2col)
+// and anything else shaped like BLAS sgemm:
+//
+//	C (m, n) = alpha · op(A) (m, k) · op(B) (k, n) + beta · C,  row-major.
+//
+// Implementations ("tiers", chosen at start-up from the CPU's features via
+// golang.org/x/sys/cpu, see Best; an Engine pins one tier and a thread count):
+//
+//   - AVX512: a 12×32 register block (24 zmm accumulators, 2 zmm of B,
+//     6 broadcast registers: 32 registers) of VFMADD231PS, BLIS-style: W or
+//     B packed into 32-wide panels (kc rows of 32 floats), A read in place
+//     through (row, k) byte strides (so op(A) = Aᵀ needs no copy), or packed
+//     when m ≥ 128 and n spans ≥ 16 panels (and for edge rows); blocks KC = 256 (a 32 KB B micro-panel stays in the
+//     48 KB L1), MC = 192 rows of A (≈ 192 KB of L2). Goroutines split the
+//     (MC block × panel range) tiles. For m ≤ 8 (decode) a 4×32 kernel
+//     streams each weight panel once over the whole K.
+//   - AVX2: the same driver with a 6×16 ymm block (12 accumulators).
+//   - Gonum: gonum's blas32 (pure Go); always built. The build tag purego
+//     (or any non-amd64 target) removes the assembly and selects it
+//     everywhere.
+//
+// All tiers accumulate in float32; results differ from a float64 reference
+// by rounding only (tests bound it by ≈ k·2⁻²³·Σ|a||b|).
+//
+// Linear packs W once at NewLinear into the tier's panel format: panel jp
+// holds output columns jp·nr … jp·nr+nr−1 as K rows of nr floats (zero
+// padded past N).
+package matmul
