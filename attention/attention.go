@@ -56,6 +56,11 @@ type Args struct {
 	Mask  Mask
 	// Threads bounds the goroutines a kernel uses; 0 means GOMAXPROCS.
 	Threads int
+	// Workspace, if at least ScratchBytes(a)/4 floats long (see
+	// ScratchSizer), is used by the Flash kernel instead of allocating its
+	// scratch. It must not overlap Q, K, V or Out, nor be shared by calls
+	// that run at the same time. Optional.
+	Workspace []float32
 }
 
 // Kernel computes Args. Every kernel must equal the float64 reference within

@@ -51,7 +51,7 @@ func NewDecoder(cfg Config, src Source) (*Decoder, error) {
 		embLN:   ld.layerNorm("layernorm_embedding", e, eps),
 		finalLN: ld.layerNorm("final_ln", e, eps),
 		lmHead:  ld.linear("lm_head.weight", cfg.Logits(), e),
-		Kernel:  attention.Plain{},
+		Kernel:  &attention.Auto{},
 	}
 	for l := range cfg.DecoderLayers {
 		p := fmt.Sprintf("layers.%d.", l)

@@ -15,7 +15,7 @@
 // biased variance; a missing LayerNorm weight loads as 1, a missing bias as
 // 0. GELU is exact: 0.5·x·(1 + erf(x/√2)).
 //
-// Attention (attention.Kernel, Plain by default), per head h:
+// Attention (attention.Kernel; attention.Auto, the measured-best kernel per shape, by default), per head h:
 //
 //	Attn(x_q, x_kv) = concat_h softmax(Q_h·K_hᵀ/√D + bias)·V_h · Woᵀ
 //	Q = x_q·Wqᵀ, K = x_kv·Wkᵀ, V = x_kv·Wvᵀ,  bias = −1e12 on masked keys

@@ -44,7 +44,7 @@ func NewEncoder(cfg Config, src Source) (*Encoder, error) {
 		posEmb:  ld.tensor("embed_positions.weight", cfg.TextLen, e),
 		embLN:   ld.layerNorm("layernorm_embedding", e, eps),
 		finalLN: ld.layerNorm("final_ln", e, eps),
-		Kernel:  attention.Plain{},
+		Kernel:  &attention.Auto{},
 	}
 	for l := range cfg.EncoderLayers {
 		p := fmt.Sprintf("layers.%d.", l)

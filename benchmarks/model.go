@@ -1,0 +1,135 @@
+package benchmarks
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tessella-ml/tessella/generator"
+	"github.com/tessella-ml/tessella/generator/local"
+	"github.com/tessella-ml/tessella/tokenizer"
+)
+
+// ModelOptions configures RunModel.
+type ModelOptions struct {
+	// Model is a local model name: mini-random, mega-random (random weights of
+	// the published shapes, made in memory), tiny-random, "" (the default
+	// model), mini, mega or a directory.
+	Model   string
+	Threads int    // 0: GOMAXPROCS
+	Format  string // md (default) or json
+	Prompt  string // default "a red star above a blue ring"
+	Seed    uint64
+}
+
+// ModelResult is one whole generation, timed by stage.
+type ModelResult struct {
+	Model      string  `json:"model"`
+	Threads    int     `json:"threads"`
+	LoadS      float64 `json:"load_s"`
+	EncoderS   float64 `json:"encoder_s"`
+	StepMedian float64 `json:"token_s_median"` // seconds per image token (decoder step + sampling)
+	DecodeS    float64 `json:"decode_s"`       // encoder + all decoder steps
+	VQGANS     float64 `json:"vqgan_s"`
+	TotalS     float64 `json:"total_s"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+}
+
+// RunModel loads a model, times one full image (encoder, every decoder
+// step, VQGAN) and writes the figures.
+func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
+	if opts.Model == "" {
+		opts.Model = "mini-random"
+	}
+	if opts.Prompt == "" {
+		opts.Prompt = "a red star above a blue ring"
+	}
+	t0 := time.Now()
+	eng, err := local.Open(local.Options{Model: opts.Model, Threads: opts.Threads})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	res := ModelResult{Model: opts.Model, Threads: opts.Threads, LoadS: time.Since(t0).Seconds()}
+	if res.Threads == 0 {
+		res.Threads = runtime.GOMAXPROCS(0)
+	}
+
+	// The encoder alone, once, as the generation will run it.
+	cfg := eng.Model().Config
+	uncond, cond := tokenizer.TextRows(eng.Tokenizer().Tokenize(opts.Prompt), cfg.TextLen)
+	t1 := time.Now()
+	if _, err := eng.Model().Encoder.Forward([][]int{uncond, cond}); err != nil {
+		return err
+	}
+	res.EncoderS = time.Since(t1).Seconds()
+
+	var stamps []time.Time
+	seed := opts.Seed
+	req := &generator.Request{Prompt: opts.Prompt, Seed: &seed, Threads: opts.Threads,
+		Progress: func(p generator.Progress) {
+			if p.Stage == "decode" {
+				stamps = append(stamps, time.Now())
+			}
+		}}
+	t2 := time.Now()
+	out, err := eng.Generate(ctx, req)
+	if err != nil {
+		return err
+	}
+	res.TotalS = time.Since(t2).Seconds()
+	for _, t := range out.Timings {
+		switch t.Stage {
+		case "decode":
+			res.DecodeS = t.Duration.Seconds()
+		case "vqgan":
+			res.VQGANS = t.Duration.Seconds()
+		}
+	}
+	// stamps[0] is before the encoder, stamps[1] after step 0; the median
+	// of the later intervals is the steady per-token time.
+	var steps []float64
+	for i := 2; i < len(stamps); i++ {
+		steps = append(steps, stamps[i].Sub(stamps[i-1]).Seconds())
+	}
+	if len(steps) > 0 {
+		slices.Sort(steps)
+		res.StepMedian = steps[len(steps)/2]
+	}
+	res.PeakRSSMiB = peakRSSMiB()
+	if opts.Format == "json" {
+		return json.NewEncoder(w).Encode(res)
+	}
+	fmt.Fprintf(w, "| model | threads | load s | encoder s | s / image token (median) | decode s | VQGAN s | total s | peak RSS MiB |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| %s | %d | %.2f | %.3f | %.4f | %.2f | %.2f | %.2f | %.0f |\n", res.Model, res.Threads,
+		res.LoadS, res.EncoderS, res.StepMedian, res.DecodeS, res.VQGANS, res.TotalS, res.PeakRSSMiB)
+	return nil
+}
+
+// peakRSSMiB reads the process's peak resident set (VmHWM) on Linux; 0 elsewhere.
+func peakRSSMiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}

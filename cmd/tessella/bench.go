@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tessella-ml/tessella/benchmarks"
+)
+
+const benchUsage = `Usage:
+  tessella bench attention [--kernels LIST] [--shapes LIST] [--threads 1,2] [--format md|csv|json] [--plot DIR] [--peer FILE]
+  tessella bench gemm [--threads 1,2] [--format md|csv|json]
+  tessella bench model [--model mini-random|mega-random|tiny-random|DIR] [--steps N] [--threads N]`
+
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("bench: which suite?\n%s", benchUsage)
+	}
+	switch args[0] {
+	case "attention":
+		return benchAttention(ctx, args[1:], stdout, stderr)
+	case "gemm":
+		return benchGEMM(ctx, args[1:], stdout, stderr)
+	case "model":
+		return benchModel(ctx, args[1:], stdout, stderr)
+	}
+	return usageError("bench: unknown suite %q\n%s", args[0], benchUsage)
+}
+
+// splitList splits a comma-separated flag value; "" gives nil.
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseInts(s, flagName string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, usageError("--%s: %q is not a positive integer", flagName, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func benchAttention(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench attention", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kernels := fs.String("kernels", "", "comma-separated kernels (default: naive,online,flash,decode)")
+	shapes := fs.String("shapes", "", "comma-separated shapes, or all (default: a short list of DALL·E shapes and two sweeps)")
+	threads := fs.String("threads", "1,2", "comma-separated thread counts")
+	format := fs.String("format", "md", "md, csv or json")
+	plot := fs.String("plot", "", "write PNG plots into this directory")
+	peer := fs.String("peer", "", "CSV from benchmarks/attention_peer.py to compare with")
+	minTime := fs.Duration("min-time", 300*time.Millisecond, "least timing per kernel × shape × threads")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	th, err := parseInts(*threads, "threads")
+	if err != nil {
+		return err
+	}
+	shapeList := splitList(*shapes)
+	if *shapes == "all" {
+		shapeList = benchmarks.AttentionShapeNames()
+	}
+	return benchmarks.RunAttention(ctx, benchmarks.AttentionOptions{Kernels: splitList(*kernels),
+		Shapes: shapeList, Threads: th, Format: *format, PlotDir: *plot, Peer: *peer, MinTime: *minTime}, stdout)
+}
+
+func benchGEMM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench gemm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	threads := fs.String("threads", "1,2", "comma-separated thread counts")
+	format := fs.String("format", "md", "md, csv or json")
+	backends := fs.String("backends", "", "comma-separated: gonum, avx2, avx512, openblas (default: all available)")
+	layouts := fs.String("layouts", "", "comma-separated weight layouts: nk (nn.Linear) and/or kn (default both)")
+	samples := fs.Int("samples", 3, "timed samples per cell (the median is reported)")
+	verbose := fs.Bool("v", false, "print one line per measured cell on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	th, err := parseInts(*threads, "threads")
+	if err != nil {
+		return err
+	}
+	opts := benchmarks.GEMMOptions{Threads: th, Format: *format, Backends: splitList(*backends),
+		Layouts: splitList(*layouts), Samples: *samples}
+	if *verbose {
+		opts.Progress = func(s string) { fmt.Fprintln(stderr, s) }
+	}
+	return benchmarks.RunGEMM(ctx, opts, stdout)
+}
+
+func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench model", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	modelArg := fs.String("model", "mini-random", "mini-random, mega-random, tiny-random, default, mini, mega or a directory")
+	threads := fs.Int("threads", 0, "threads (0: all cores)")
+	format := fs.String("format", "md", "md or json")
+	seed := fs.Uint64("seed", 1, "sampling seed")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	m := *modelArg
+	if m == "default" {
+		m = ""
+	}
+	return benchmarks.RunModel(ctx, benchmarks.ModelOptions{Model: m, Threads: *threads, Format: *format, Seed: *seed}, stdout)
+}

@@ -1,0 +1,106 @@
+// Command tessella generates images from text on a CPU, offline.
+//
+//	tessella generate [flags] PROMPT    text → PNG (local engine or --backend openai)
+//	tessella decode   [flags]           image tokens (JSON) → PNG
+//	tessella tokenize [flags] TEXT      subwords and ids
+//	tessella inspect  PATH              tensors, parameter counts, inferred config
+//	tessella trace    [flags] PROMPT    an offline HTML report of one generation
+//	tessella serve    [flags]           OpenAI-compatible HTTP API and web page
+//	tessella bench    attention|gemm    benchmark suites
+//	tessella version
+//
+// The command knows flags and I/O only; the work is done by the packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+// exitError carries a process exit code with its message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks a mistake in the command line (exit code 2).
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+const usage = `tessella: text-to-image on a CPU, offline.
+
+Usage:
+  tessella generate [flags] PROMPT   write a PNG from a text prompt
+  tessella decode [flags]            image tokens (JSON) → PNG
+  tessella tokenize [flags] TEXT     show subwords and token ids
+  tessella inspect PATH              list tensors, parameter counts and the inferred config
+  tessella trace [flags] --out DIR PROMPT   an HTML report of one generation's attention and sampling
+  tessella serve [flags]             OpenAI-compatible image API and web page
+  tessella bench attention|gemm      benchmarks
+  tessella version                   print the version
+
+Run 'tessella COMMAND -h' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "generate", "gen":
+		err = cmdGenerate(ctx, rest, stdout, stderr)
+	case "decode":
+		err = cmdDecode(ctx, rest, stdout, stderr)
+	case "tokenize":
+		err = cmdTokenize(rest, stdout, stderr)
+	case "inspect":
+		err = cmdInspect(rest, stdout, stderr)
+	case "trace":
+		err = cmdTrace(ctx, rest, stdout, stderr)
+	case "serve":
+		err = cmdServe(ctx, rest, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, rest, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "tessella", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "tessella: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "tessella:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}

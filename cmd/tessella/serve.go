@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/tessella-ml/tessella/generator/local"
+	"github.com/tessella-ml/tessella/server"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (127.0.0.1 keeps it on this machine)")
+	modelArg := fs.String("model", "", "model: mini, mega, a directory, or empty for the default model")
+	key := fs.String("api-key", "", "require this API key (Authorization: Bearer KEY)")
+	keyFile := fs.String("api-key-file", "", "read the required API key from this file")
+	workers := fs.Int("workers", 1, "images generated at once")
+	maxQueue := fs.Int("max-queue", 16, "requests waiting for a worker before 429")
+	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes")
+	threads := fs.Int("threads", 0, "threads per generation (0: all cores)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError("serve takes no arguments, got %q", fs.Args())
+	}
+	if *key != "" && *keyFile != "" {
+		return usageError("give --api-key or --api-key-file, not both")
+	}
+	if *keyFile != "" {
+		b, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return err
+		}
+		if *key = strings.TrimSpace(string(b)); *key == "" {
+			return fmt.Errorf("the API key file %s is empty", *keyFile)
+		}
+	}
+	if *workers < 1 || *maxQueue < 0 || *maxBody < 1024 {
+		return usageError("--workers must be ≥ 1, --max-queue ≥ 0 and --max-body ≥ 1024")
+	}
+	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	srv, err := server.New(eng, server.Options{Addr: *addr, APIKey: *key, Workers: *workers,
+		MaxQueue: *maxQueue, MaxBody: *maxBody, Logger: logger})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "tessella: serving %s on http://%s (OpenAI base URL http://%s/v1)\n", eng.Name(), *addr, *addr)
+	return srv.ListenAndServe(ctx)
+}
