@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tessella-ml/tessella/generator"
+)
+
+// runCLI runs one command line and returns its exit code and output.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestGenerateWritesPNGWithMetadata(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "star.png")
+	tok := filepath.Join(dir, "tokens.json")
+	code, _, stderr := runCLI(t, "generate", "--quiet", "--seed", "9", "-o", out, "--tokens-out", tok, "a red star above a blue ring")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "seed 9") || !strings.Contains(stderr, out) {
+		t.Errorf("summary line lacks the seed or the path: %q", stderr)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	meta, err := generator.ReadPNGText(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"prompt": "a red star above a blue ring", "seed": "9", "rng": "go",
+		"top-k": "256", "supercondition": "16", "grid": "1"} {
+		if meta[k] != want {
+			t.Errorf("metadata %s = %q, want %q", k, meta[k], want)
+		}
+	}
+	if !strings.HasPrefix(meta["software"], "tessella ") {
+		t.Errorf("metadata software = %q", meta["software"])
+	}
+
+	// The same seed again, without --force: refused, the file untouched.
+	before, _ := os.ReadFile(out)
+	code, _, stderr = runCLI(t, "generate", "--quiet", "--seed", "9", "-o", out, "a red star above a blue ring")
+	if code == 0 || !strings.Contains(stderr, "exist") {
+		t.Errorf("overwrote without --force: exit %d, %q", code, stderr)
+	}
+	after, _ := os.ReadFile(out)
+	if !bytes.Equal(before, after) {
+		t.Error("the existing file changed")
+	}
+
+	// decode turns the tokens back into the same pixels.
+	again := filepath.Join(dir, "again.png")
+	if code, _, stderr := runCLI(t, "decode", "--tokens", tok, "-o", again); code != 0 {
+		t.Fatalf("decode: exit %d: %s", code, stderr)
+	}
+	if !samePixels(t, out, again) {
+		t.Error("decode of --tokens-out gives another image")
+	}
+}
+
+func samePixels(t *testing.T, a, b string) bool {
+	t.Helper()
+	ia, ib := decodeFile(t, a), decodeFile(t, b)
+	return bytes.Equal(ia, ib)
+}
+
+func decodeFile(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := pngDecode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func TestGenerateGridAndTorchRNG(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "grid.png")
+	code, _, stderr := runCLI(t, "generate", "--quiet", "--grid", "2", "--rng", "torch", "--seed", "3", "--scale", "1", "-o", out, "two rings")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	f, _ := os.Open(out)
+	defer f.Close()
+	cfg, err := pngConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Width != 128 || cfg.Height != 128 {
+		t.Errorf("2×2 grid of 64 px images is %d×%d", cfg.Width, cfg.Height)
+	}
+}
+
+// Bad input: a clear message and a non-zero exit, never a panic.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	badTokens := filepath.Join(dir, "bad.json")
+	os.WriteFile(badTokens, []byte(`{"tokens": [[1, 2, 3]]}`), 0o644)
+	rangeTokens := filepath.Join(dir, "range.json")
+	row := make([]int, 256)
+	row[5] = 99999
+	b, _ := json.Marshal(map[string]any{"tokens": [][]int{row}})
+	os.WriteFile(rangeTokens, b, 0o644)
+	notJSON := filepath.Join(dir, "x.json")
+	os.WriteFile(notJSON, []byte("tokens"), 0o644)
+	corrupt := filepath.Join(dir, "corrupt.safetensors")
+	os.WriteFile(corrupt, []byte("\x10\x00\x00\x00\x00\x00\x00\x00{not json}"), 0o644)
+	out := filepath.Join(dir, "o.png")
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"generate", "--grid", "0", "x"}, 2, "--grid"},
+		{[]string{"generate", "--temperature", "-1", "x"}, 2, "--temperature"},
+		{[]string{"generate", "--top-k", "-3", "x"}, 2, "--top-k"},
+		{[]string{"generate", "--rng", "mt", "x"}, 2, "--rng"},
+		{[]string{"generate"}, 2, "PROMPT"},
+		{[]string{"generate", "a", "b"}, 2, "PROMPT"},
+		{[]string{"generate", "--size", "512x512", "x"}, 2, "--size"},
+		{[]string{"generate", "--backend", "openai", "--seed", "1", "x"}, 2, "--seed"},
+		{[]string{"generate", "--backend", "dalle", "x"}, 2, "--backend"},
+		{[]string{"generate", "--model", filepath.Join(dir, "nope"), "x"}, 1, "nope"},
+		{[]string{"generate", "--top-k", "5000", "-o", out, "x"}, 1, "top_k"},
+		{[]string{"decode", "--tokens", badTokens, "-o", out}, 1, "256"},
+		{[]string{"decode", "--tokens", rangeTokens, "-o", out}, 1, "99999"},
+		{[]string{"decode", "--tokens", notJSON, "-o", out}, 1, "tokens file"},
+		{[]string{"decode", "-o", out}, 2, "--tokens"},
+		{[]string{"inspect", corrupt}, 1, "corrupt.safetensors"},
+		{[]string{"inspect", filepath.Join(dir, "missing.pt")}, 1, "missing.pt"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"bench", "quantum"}, 2, "unknown suite"},
+	} {
+		code, _, stderr := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.msg) {
+			t.Errorf("%v: exit %d (want %d), stderr %q (want it to mention %q)", c.args, code, c.code, stderr, c.msg)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed command left an output file")
+	}
+}
+
+func TestTokenizeAndInspect(t *testing.T) {
+	model := filepath.Join(engineTestdata, "safetensors")
+	code, stdout, stderr := runCLI(t, "tokenize", "--model", model, "--json", "A red star!")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Subwords []string `json:"subwords"`
+		IDs      []int    `json:"ids"`
+		Rows     [][]int  `json:"encoder_rows"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.IDs) != len(got.Subwords) || got.IDs[0] != 0 || got.IDs[len(got.IDs)-1] != 2 || len(got.Rows) != 2 || len(got.Rows[1]) != 64 {
+		t.Errorf("tokenize: %+v", got)
+	}
+	code, stdout, stderr = runCLI(t, "inspect", filepath.Join(engineTestdata, "pt"))
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"encoder.pt (pt)", "layers.0.glu.fc0.weight", "parameters", `"width": 64`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("inspect output lacks %q", want)
+		}
+	}
+}
