@@ -149,7 +149,40 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "\nconfig:\n%s\n", b)
 		return nil
 	}
+	if isPNG(path) {
+		return inspectPNG(path, stdout)
+	}
 	return inspectFile(path, stdout)
+}
+
+// isPNG reports whether the file starts with the PNG signature.
+func isPNG(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var sig [8]byte
+	_, err = io.ReadFull(f, sig[:])
+	return err == nil && string(sig[:]) == "\x89PNG\r\n\x1a\n"
+}
+
+// inspectPNG prints an image's text metadata (what generate wrote).
+func inspectPNG(path string, w io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	meta, err := generator.ReadPNGText(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fmt.Fprintf(w, "%s (png)\n", path)
+	for _, k := range slices.Sorted(mapsKeys(meta)) {
+		fmt.Fprintf(w, "  %s: %s\n", k, meta[k])
+	}
+	return nil
 }
 
 // inspectFile lists a weights file's tensors and parameter counts per part.

@@ -50,6 +50,11 @@ func TestGenerateWritesPNGWithMetadata(t *testing.T) {
 		t.Errorf("metadata software = %q", meta["software"])
 	}
 
+	code, stdout, _ := runCLI(t, "inspect", out)
+	if code != 0 || !strings.Contains(stdout, "prompt: a red star above a blue ring") {
+		t.Errorf("inspect of the PNG: exit %d, %q", code, stdout)
+	}
+
 	// The same seed again, without --force: refused, the file untouched.
 	before, _ := os.ReadFile(out)
 	code, _, stderr = runCLI(t, "generate", "--quiet", "--seed", "9", "-o", out, "a red star above a blue ring")
