@@ -63,6 +63,15 @@
 // 65536-entry table (256 KB, built on first use). The writer rounds
 // float32 to F16 or BF16 to nearest, ties to even (as torch does).
 //
+// # Q8 and conversion
+//
+// A q8 tensor W [..., K] is stored as W (I8, the codes) plus W.q8_scale
+// (F16, [..., ⌈K/32⌉]): groups of 32 values along K, each x̂ = q·d with
+// d = max|x|/127 rounded up to binary16 (see Q8). Open links the pair and
+// Float32 dequantises W; File.Q8 hands out the raw codes and scales.
+// ConvertFile rewrites any file as safetensors in F32, F16, BF16 or Q8;
+// Cast reads a file as if it had been converted.
+//
 // # Zero copy
 //
 // Open maps the file (mmap, private copy-on-write) where the system

@@ -125,8 +125,8 @@ func parse(path string, data []byte, format string) (*File, error) {
 	var err error
 	if format == "pt" {
 		err = f.parsePT()
-	} else {
-		err = f.parseSafetensors()
+	} else if err = f.parseSafetensors(); err == nil {
+		err = f.linkQ8()
 	}
 	if err != nil {
 		return nil, err

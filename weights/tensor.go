@@ -28,6 +28,7 @@ type Tensor struct {
 	data    []byte
 	offset  int
 	strides []int
+	q8      *q8Info // non-nil: the I8 half of a q8 pair (q8.go)
 }
 
 // NumElements returns the product of Shape (1 for a 0-d scalar).
@@ -93,9 +94,13 @@ func (t *Tensor) gather() []byte {
 // of the file's bytes, valid until Close); every other tensor is converted
 // into a new slice: F16 and BF16 exactly, F64 rounded to nearest, integers
 // by value (large int64 rounded), BOOL as 0 or 1.
+// The I8 half of a q8 pair (see Q8) is dequantised.
 func (t *Tensor) Float32() ([]float32, error) {
 	if t.numel == 0 {
 		return []float32{}, nil
+	}
+	if t.q8 != nil {
+		return t.dequantQ8()
 	}
 	if t.DType == F32 && t.strides == nil && nativeLittle &&
 		uintptr(unsafe.Pointer(unsafe.SliceData(t.data)))%4 == 0 {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"unicode/utf8"
 )
 
@@ -101,55 +100,15 @@ func EncodeSafetensors(tensors []NamedTensor, metadata map[string]string) ([]byt
 	}
 
 	// Header, in the byte form of Python's json.dumps(..., separators=(",", ":")).
-	h := []byte{'{'}
+	plan := make([]outTensor, len(ts))
 	off := 0
 	for i, t := range ts {
-		if i > 0 {
-			h = append(h, ',')
-		}
-		h = appendJSONString(h, t.Name)
-		h = append(h, `:{"dtype":`...)
-		h = appendJSONString(h, string(dts[i]))
-		h = append(h, `,"shape":[`...)
-		for j, d := range t.Shape {
-			if j > 0 {
-				h = append(h, ',')
-			}
-			h = strconv.AppendInt(h, int64(d), 10)
-		}
-		h = append(h, `],"data_offsets":[`...)
-		h = strconv.AppendInt(h, int64(off), 10)
+		plan[i] = outTensor{name: t.Name, dtype: dts[i], shape: t.Shape, size: len(raws[i])}
 		off += len(raws[i])
-		h = append(h, ',')
-		h = strconv.AppendInt(h, int64(off), 10)
-		h = append(h, "]}"...)
 	}
-	if len(metadata) > 0 {
-		keys := make([]string, 0, len(metadata))
-		for k, v := range metadata {
-			if !utf8.ValidString(k) || !utf8.ValidString(v) {
-				return nil, fmt.Errorf("metadata %q: not valid UTF-8", k)
-			}
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		if len(ts) > 0 {
-			h = append(h, ',')
-		}
-		h = append(h, `"__metadata__":{`...)
-		for i, k := range keys {
-			if i > 0 {
-				h = append(h, ',')
-			}
-			h = appendJSONString(h, k)
-			h = append(h, ':')
-			h = appendJSONString(h, metadata[k])
-		}
-		h = append(h, '}')
-	}
-	h = append(h, '}')
-	for len(h)%8 != 0 {
-		h = append(h, ' ')
+	h, err := safetensorsHeader(plan, metadata)
+	if err != nil {
+		return nil, err
 	}
 
 	out := make([]byte, 8, 8+len(h)+off)

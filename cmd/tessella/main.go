@@ -6,7 +6,9 @@
 //	tessella inspect  PATH              tensors, parameter counts, inferred config
 //	tessella trace    [flags] PROMPT    an offline HTML report of one generation
 //	tessella serve    [flags]           OpenAI-compatible HTTP API and web page
-//	tessella bench    attention|gemm    benchmark suites
+//	tessella convert  --dtype D IN OUT  weights → f32/f16/bf16/q8 safetensors
+//	tessella pull     mini|mega         download min-dalle's files
+//	tessella bench    attention|gemm|model  benchmark suites
 //	tessella version
 //
 // The command knows flags and I/O only; the work is done by the packages.
@@ -48,7 +50,9 @@ Usage:
   tessella inspect PATH              list tensors, parameter counts and the inferred config
   tessella trace [flags] --out DIR PROMPT   an HTML report of one generation's attention and sampling
   tessella serve [flags]             OpenAI-compatible image API and web page
-  tessella bench attention|gemm      benchmarks
+  tessella convert --dtype D IN OUT  convert weights to f32, f16, bf16 or q8 safetensors
+  tessella pull mini|mega            download min-dalle's published files into the models folder
+  tessella bench attention|gemm|model   benchmarks
   tessella version                   print the version
 
 Run 'tessella COMMAND -h' for a command's flags.
@@ -81,6 +85,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdTrace(ctx, rest, stdout, stderr)
 	case "serve":
 		err = cmdServe(ctx, rest, stdout, stderr)
+	case "convert":
+		err = cmdConvert(ctx, rest, stdout, stderr)
+	case "pull":
+		err = cmdPull(ctx, rest, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
