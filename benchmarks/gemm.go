@@ -170,7 +170,7 @@ func MeasureGEMM(ctx context.Context, opts GEMMOptions) (*GEMMReport, error) {
 	}
 	prev := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(prev)
-	rep := &GEMMReport{CPU: cpuName(), Tier: matmul.Best().String(), Peak: map[string]float64{}, ReadBW: map[string]float64{}}
+	rep := &GEMMReport{CPU: cpuModel(), Tier: matmul.Best().String(), Peak: map[string]float64{}, ReadBW: map[string]float64{}}
 	peakTier := matmul.Best()
 	if peakTier == matmul.Gonum && matmul.Available(matmul.AVX2) {
 		peakTier = matmul.AVX2

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type ModelOptions struct {
 	Format  string // md (default) or json
 	Prompt  string // default "a red star above a blue ring"
 	Seed    uint64
+	// CPUProfile, when set, names a file that receives a pprof CPU profile
+	// of the timed part (encoder and the whole generation; not the load).
+	CPUProfile string
 }
 
 // ModelResult is one whole generation, timed by stage.
@@ -61,6 +65,21 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 	res := ModelResult{Model: opts.Model, Threads: opts.Threads, LoadS: time.Since(t0).Seconds()}
 	if res.Threads == 0 {
 		res.Threads = runtime.GOMAXPROCS(0)
+	}
+
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("bench model: cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("bench model: cpu profile %s: %w", opts.CPUProfile, err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 
 	// The encoder alone, once, as the generation will run it.
