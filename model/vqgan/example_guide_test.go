@@ -26,6 +26,11 @@ func Example_groupNorm() {
 	r.groupNorm(y, x, &g, 4, true)
 	fmt.Printf("swish(GroupNorm) channel 0: %.4f\n", y[:4])
 	// Output:
+	// GroupNorm channel 0: [-1.5275 -1.0911 -0.6547 -0.2182]
+	// GroupNorm channel 1: [0.2182 0.6547 1.0911 1.5275]
+	// GroupNorm channel 2: [-1.1339 -1.1339 -1.1339 1.8898]
+	// GroupNorm channel 3: [0.3780 0.3780 0.3780 0.3780]
+	// swish(GroupNorm) channel 0: [-0.2724 -0.2743 -0.2239 -0.0973]
 }
 
 // Nearest ×2 upsampling (run.upsample2) then a 3×3 convolution with zero
@@ -46,4 +51,11 @@ func Example_upsampleConv() {
 		fmt.Println("conv3x3  ", out[3*y:3*y+3])
 	}
 	// Output:
+	// upsampled [1 1 2 2]
+	// upsampled [1 1 2 2]
+	// upsampled [3 3 4 4]
+	// upsampled [3 3 4 4]
+	// conv3x3   [4 6 4]
+	// conv3x3   [6 9 6]
+	// conv3x3   [4 6 4]
 }
