@@ -26,6 +26,7 @@ type ModelOptions struct {
 	// model), mini, mega or a directory.
 	Model   string
 	Threads int    // 0: GOMAXPROCS
+	DType   string // weights precision in memory: "" or f32, f16, bf16, q8
 	Format  string // md (default) or json
 	Prompt  string // default "a red star above a blue ring"
 	Seed    uint64
@@ -56,8 +57,14 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 	if opts.Prompt == "" {
 		opts.Prompt = "a red star above a blue ring"
 	}
+	// Threads bounds the whole process: local.Engine passes it to the
+	// attention kernels only, while the matmul default engine and the VQGAN
+	// use GOMAXPROCS when unset, so the run sets GOMAXPROCS too.
+	if opts.Threads > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(opts.Threads))
+	}
 	t0 := time.Now()
-	eng, err := local.Open(local.Options{Model: opts.Model, Threads: opts.Threads})
+	eng, err := local.Open(local.Options{Model: opts.Model, Threads: opts.Threads, DType: opts.DType})
 	if err != nil {
 		return err
 	}

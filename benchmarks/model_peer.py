@@ -16,7 +16,13 @@ import statistics
 import sys
 import time
 
-import torch
+# torch.set_num_threads does not bound OpenBLAS's own pool: set the thread
+# count in the environment before torch (and so OpenBLAS) is loaded.
+_threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
+os.environ["OPENBLAS_NUM_THREADS"] = _threads
+os.environ["OMP_NUM_THREADS"] = _threads
+
+import torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "training"))

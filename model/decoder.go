@@ -36,6 +36,11 @@ type Decoder struct {
 // NewDecoder loads the decoder weights (state-dict names without a prefix)
 // and checks every shape against cfg.
 func NewDecoder(cfg Config, src Source) (*Decoder, error) {
+	return NewDecoderWithOptions(cfg, src, Options{})
+}
+
+// NewDecoderWithOptions is NewDecoder with load-time options (dtype.go).
+func NewDecoderWithOptions(cfg Config, src Source, opts Options) (*Decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -43,7 +48,10 @@ func NewDecoder(cfg Config, src Source) (*Decoder, error) {
 		return nil, fmt.Errorf("decoder: nil weight source")
 	}
 	e, eps := cfg.Width, cfg.LayerNormEps
-	ld := &loader{part: "decoder", src: src}
+	ld, err := newLoader("decoder", src, opts)
+	if err != nil {
+		return nil, err
+	}
 	dec := &Decoder{
 		cfg:     cfg,
 		tokEmb:  ld.tensor("embed_tokens.weight", cfg.Logits(), e),

@@ -13,7 +13,9 @@
 // compute y = x·Wᵀ with W (out, in) as stored (internal/matmul). LayerNorm is
 // LN(x) = (x − mean)/√(var + 1e-5)·w + b over the last dimension with the
 // biased variance; a missing LayerNorm weight loads as 1, a missing bias as
-// 0. GELU is exact: 0.5·x·(1 + erf(x/√2)).
+// 0. GELU is the erf form 0.5·x·(1 + erf(x/√2)) (nn.GELU's default, not the
+// tanh one); on AVX-512 machines erf is a float32 approximation within
+// 3e-7·(1+|x|) relative, as PyTorch's own vectorised erf (geluMul).
 //
 // Attention (attention.Kernel; attention.Auto, the measured-best kernel per shape, by default), per head h:
 //

@@ -30,6 +30,11 @@ type Encoder struct {
 // NewEncoder loads the encoder weights (state-dict names without a prefix,
 // e.g. "layers.0.glu.fc0.weight") and checks every shape against cfg.
 func NewEncoder(cfg Config, src Source) (*Encoder, error) {
+	return NewEncoderWithOptions(cfg, src, Options{})
+}
+
+// NewEncoderWithOptions is NewEncoder with load-time options (dtype.go).
+func NewEncoderWithOptions(cfg Config, src Source, opts Options) (*Encoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -37,7 +42,10 @@ func NewEncoder(cfg Config, src Source) (*Encoder, error) {
 		return nil, fmt.Errorf("encoder: nil weight source")
 	}
 	e, eps := cfg.Width, cfg.LayerNormEps
-	ld := &loader{part: "encoder", src: src}
+	ld, err := newLoader("encoder", src, opts)
+	if err != nil {
+		return nil, err
+	}
 	enc := &Encoder{
 		cfg:     cfg,
 		tokEmb:  ld.tensor("embed_tokens.weight", cfg.TextVocab, e),

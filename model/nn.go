@@ -12,9 +12,10 @@ import (
 // the first error; later calls are no-ops returning nil, so a constructor
 // can read everything and check loader.err once.
 type loader struct {
-	part string // "encoder" or "decoder", for messages
-	src  Source
-	err  error
+	part  string // "encoder" or "decoder", for messages
+	src   Source
+	dtype matmul.DType // precision of the Linear weights (dtype.go)
+	err   error
 }
 
 // tensor returns the tensor name, which must exist with exactly shape.
@@ -78,7 +79,7 @@ func (ld *loader) linear(name string, out, in int) *matmul.Linear {
 	if w == nil {
 		return nil
 	}
-	return matmul.NewLinear(w, out, in)
+	return matmul.NewLinearDType(ld.dtype, w, out, in)
 }
 
 // layerNorm is nn.LayerNorm(width): per row, (x − mean)/√(var + ε)·w + b
@@ -89,25 +90,15 @@ type layerNorm struct {
 }
 
 // forward normalises each of the len(x)/width rows of x into y (y may be x).
-// Mean and variance are accumulated in float64.
+// Mean and variance are accumulated in float64 (simd.go: AVX-512 when
+// available, in 8 lanes).
 func (ln *layerNorm) forward(y, x []float32) {
 	width := len(ln.w)
 	for r := 0; r+width <= len(x); r += width {
 		xr, yr := x[r:r+width], y[r:r+width]
-		var sum float64
-		for _, v := range xr {
-			sum += float64(v)
-		}
-		mean := sum / float64(width)
-		var ss float64
-		for _, v := range xr {
-			d := float64(v) - mean
-			ss += d * d
-		}
-		inv := 1 / math.Sqrt(ss/float64(width)+float64(ln.eps))
-		for i, v := range xr {
-			yr[i] = float32((float64(v)-mean)*inv)*ln.w[i] + ln.b[i]
-		}
+		mean := sum64(xr) / float64(width)
+		inv := 1 / math.Sqrt(sumSqDev64(xr, mean)/float64(width)+float64(ln.eps))
+		normAffine(yr, xr, ln.w, ln.b, mean, inv) // yr = float32((xr − mean)·inv)·w + b
 	}
 }
 
@@ -169,11 +160,9 @@ func (p *gluWeights) addGLU(x []float32, m int, b *gluBuffers) {
 	p.ln0.forward(z, x[:m*e]) // z (m, E)
 	p.fc0.Forward(w, z, m)    // w (m, G)
 	p.fc1.Forward(v, z, m)    // v (m, G)
-	for i := range w {
-		w[i] = gelu(w[i]) * v[i] // w = GELU(w) ⊙ v   (m, G)
-	}
-	p.ln1.forward(w, w)    // w = ln1(w)           (m, G)
-	p.fc2.Forward(z, w, m) // z = w·fc2ᵀ           (m, E)
+	geluMul(w, v)             // w = GELU(w) ⊙ v   (m, G)
+	p.ln1.forward(w, w)       // w = ln1(w)           (m, G)
+	p.fc2.Forward(z, w, m)    // z = w·fc2ᵀ           (m, E)
 	for i := range z {
 		x[i] += z[i]
 	}

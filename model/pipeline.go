@@ -23,21 +23,7 @@ type Model struct {
 // NewModel loads a model. enc and dec supply the encoder and decoder
 // state dicts (names without a prefix); vq the VQGAN's, or nil to skip it.
 func NewModel(cfg Config, enc, dec, vq Source) (*Model, error) {
-	e, err := NewEncoder(cfg, enc)
-	if err != nil {
-		return nil, err
-	}
-	d, err := NewDecoder(cfg, dec)
-	if err != nil {
-		return nil, err
-	}
-	m := &Model{Config: cfg, Encoder: e, Decoder: d}
-	if vq != nil {
-		if m.VQGAN, err = vqgan.New(cfg.VQGAN, vq); err != nil {
-			return nil, fmt.Errorf("vqgan: %w", err)
-		}
-	}
-	return m, nil
+	return NewModelWithOptions(cfg, enc, dec, vq, Options{})
 }
 
 // GenerateTokens samples n images' tokens (n, ImageTokens) for the two

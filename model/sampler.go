@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -48,7 +49,7 @@ type Noise interface {
 type Sampler struct {
 	width  int       // sampled logits per row (the codebook size)
 	m      []float32 // mixed logits, then weights (n, width)
-	sorted []float32 // one sorted row (width)
+	sorted []float32 // one row, reordered by selectAsc (width)
 	e      []float32 // noise (n, width)
 }
 
@@ -103,13 +104,16 @@ func (s *Sampler) Sample(dst []int, logits []float32, rowLen int, opts SampleOpt
 			// torch computes the two products and the sum separately.
 			mb[j] = float32(u[j]*g) + float32(c[j]*f)
 		}
+		// In ascending order (slices.Sort's, NaN first) the maximum is at
+		// W−1 and the k-th largest at W−k; selection finds them without a
+		// full sort.
 		copy(s.sorted, mb)
-		slices.Sort(s.sorted) // ascending: max at W−1, k-th largest at W−k
-		top := s.sorted[W-1]
-		thr := s.sorted[0] // k = 0: the minimum
+		top := maxOrdered(s.sorted)
+		idx := 0 // k = 0: the minimum
 		if opts.TopK > 0 {
-			thr = s.sorted[W-opts.TopK]
+			idx = W - opts.TopK
 		}
+		thr := selectAsc(s.sorted, idx)
 		for j, v := range mb {
 			w := float32(math.Exp(float64((v - top) / opts.Temperature)))
 			if !(v >= thr) {
@@ -135,4 +139,73 @@ func (s *Sampler) Sample(dst []int, logits []float32, rowLen int, opts SampleOpt
 		dst[b] = best
 	}
 	return nil
+}
+
+// maxOrdered returns the last element of a in slices.Sort's ascending order
+// (cmp.Less: NaN below every number), i.e. the largest number, or NaN if all
+// are NaN. len(a) > 0.
+func maxOrdered(a []float32) float32 {
+	m := a[0]
+	for _, v := range a[1:] {
+		if cmp.Less(m, v) {
+			m = v
+		}
+	}
+	return m
+}
+
+// selectAsc returns the element that slices.Sort(a) would put at index idx
+// (equal under cmp.Compare; +0 and −0 are not told apart), reordering a. It
+// is a three-way-partition quickselect with a median-of-three pivot, O(len)
+// on average; after 2·log₂(len)+8 rounds it sorts what is left instead.
+// 0 ≤ idx < len(a).
+func selectAsc(a []float32, idx int) float32 {
+	lo, hi := 0, len(a)
+	budget := 8
+	for n := len(a); n > 0; n >>= 1 {
+		budget += 2
+	}
+	for hi-lo > 16 && budget > 0 {
+		budget--
+		p := median3(a[lo], a[lo+(hi-lo)/2], a[hi-1])
+		// [lo, lt) < p, [lt, i) == p, (gt, hi) > p.
+		lt, i, gt := lo, lo, hi-1
+		for i <= gt {
+			switch c := cmp.Compare(a[i], p); {
+			case c < 0:
+				a[lt], a[i] = a[i], a[lt]
+				lt++
+				i++
+			case c > 0:
+				a[i], a[gt] = a[gt], a[i]
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case idx < lt:
+			hi = lt
+		case idx > gt:
+			lo = gt + 1
+		default:
+			return p
+		}
+	}
+	slices.Sort(a[lo:hi])
+	return a[idx]
+}
+
+// median3 returns the median of three values under cmp.Compare.
+func median3(x, y, z float32) float32 {
+	if cmp.Less(y, x) {
+		x, y = y, x
+	}
+	if cmp.Less(z, y) {
+		y = z
+		if cmp.Less(y, x) {
+			y = x
+		}
+	}
+	return y
 }

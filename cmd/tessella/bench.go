@@ -114,6 +114,7 @@ func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	threads := fs.Int("threads", 0, "threads (0: all cores)")
 	format := fs.String("format", "md", "md or json")
 	seed := fs.Uint64("seed", 1, "sampling seed")
+	dtype := fs.String("dtype", "", "weights precision in memory: f32, f16, bf16 or q8")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the timed generation to `FILE`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -122,5 +123,5 @@ func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if m == "default" {
 		m = ""
 	}
-	return benchmarks.RunModel(ctx, benchmarks.ModelOptions{Model: m, Threads: *threads, Format: *format, Seed: *seed, CPUProfile: *cpuProfile}, stdout)
+	return benchmarks.RunModel(ctx, benchmarks.ModelOptions{Model: m, Threads: *threads, Format: *format, Seed: *seed, DType: *dtype, CPUProfile: *cpuProfile}, stdout)
 }

@@ -26,7 +26,7 @@ var errHelp = flag.ErrHelp
 
 // localOnly and remoteOnly name the generate flags that belong to one backend.
 var (
-	localOnly  = []string{"model", "seed", "temperature", "top-k", "supercondition", "grid", "rng", "tokens-out", "threads", "seamless", "scale", "preview", "ascii"}
+	localOnly  = []string{"model", "seed", "temperature", "top-k", "supercondition", "grid", "rng", "tokens-out", "threads", "seamless", "scale", "preview", "ascii", "dtype"}
 	remoteOnly = []string{"api-model", "size", "quality", "n", "output-format", "base-url", "timeout", "api-key-file"}
 )
 
@@ -40,9 +40,9 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		quiet    = fs.Bool("quiet", false, "no progress bar")
 		modelArg = fs.String("model", "", "model: mini, mega, a directory, or empty for the embedded default model")
 		seed     = fs.Uint64("seed", 0, "random seed (default: a random seed, printed)")
-		temp     = fs.Float64("temperature", 1, "sampling temperature (> 0)")
-		topK     = fs.Int("top-k", 256, "keep the k most likely image tokens (0 keeps all)")
-		supercon = fs.Float64("supercondition", 16, "supercondition factor f: logits = uncond·(1−f) + cond·f")
+		temp     = fs.Float64("temperature", 1, "sampling temperature (> 0; default: the model's, 1 for DALL·E Mini/Mega)")
+		topK     = fs.Int("top-k", 256, "keep the k most likely image tokens (0 keeps all; default: the model's, 256 for DALL·E Mini/Mega)")
+		supercon = fs.Float64("supercondition", 16, "supercondition factor f: logits = uncond·(1−f) + cond·f (default: the model's, 16 for DALL·E Mini/Mega)")
 		grid     = fs.Int("grid", 1, "G: generate G² images tiled in one PNG")
 		rng      = fs.String("rng", "go", "go (math/rand/v2) or torch (PyTorch 1.13 CPU sampling, bit for bit)")
 		tokOut   = fs.String("tokens-out", "", "also write the sampled image tokens as JSON to this file")
@@ -57,6 +57,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		baseURL  = fs.String("base-url", "", "openai: API base URL (default $OPENAI_BASE_URL or the public API)")
 		timeout  = fs.Duration("timeout", 0, "openai: total time limit, e.g. 2m (0: 5m; negative: none)")
 		keyFile  = fs.String("api-key-file", "", "openai: read the API key from this file instead of $OPENAI_API_KEY")
+		dtype    = fs.String("dtype", "", "weights precision in memory: f32, f16, bf16 or q8 (default: as loaded, f32)")
 		preview  = fs.Int("preview", 0, "write an intermediate image every K tokens beside the output")
 		ascii    = fs.Bool("ascii", false, "show the image forming in the terminal (ANSI colours)")
 	)
@@ -103,12 +104,25 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		case *preview < 0:
 			return usageError("--preview must be ≥ 0, got %d", *preview)
 		}
-		eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads})
+		eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype})
 		if err != nil {
 			return err
 		}
+		defer eng.Close()
+		if eng.Untrained() {
+			fmt.Fprintln(stderr, "tessella: note: the built-in model is not trained yet (random weights): the image shows noise; use --model mini|mega|DIR for real images")
+		}
 		gen = eng
-		req.Temperature, req.TopK, req.Supercondition = temp, topK, supercon
+		// Sampling settings go to the engine only when given: each model has its own defaults.
+		if set["temperature"] {
+			req.Temperature = temp
+		}
+		if set["top-k"] {
+			req.TopK = topK
+		}
+		if set["supercondition"] {
+			req.Supercondition = supercon
+		}
 		req.Grid, req.RNG, req.Seamless, req.Threads, req.Scale = *grid, *rng, *seamless, *threads, *scale
 		if set["seed"] {
 			req.Seed = seed

@@ -50,6 +50,7 @@ Usage:
   tessella inspect PATH              list tensors, parameter counts and the inferred config
   tessella trace [flags] --out DIR PROMPT   an HTML report of one generation's attention and sampling
   tessella serve [flags]             OpenAI-compatible image API and web page
+  tessella eval shapes [flags]       score the default model on the shapes64 data set
   tessella convert --dtype D IN OUT  convert weights to f32, f16, bf16 or q8 safetensors
   tessella pull mini|mega            download min-dalle's published files into the models folder
   tessella bench attention|gemm|model   benchmarks
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdTrace(ctx, rest, stdout, stderr)
 	case "serve":
 		err = cmdServe(ctx, rest, stdout, stderr)
+	case "eval":
+		err = cmdEval(ctx, rest, stdout, stderr)
 	case "convert":
 		err = cmdConvert(ctx, rest, stdout, stderr)
 	case "pull":

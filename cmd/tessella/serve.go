@@ -24,6 +24,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxQueue := fs.Int("max-queue", 16, "requests waiting for a worker before 429")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes")
 	threads := fs.Int("threads", 0, "threads per generation (0: all cores)")
+	dtype := fs.String("dtype", "", "weights precision in memory: f32, f16, bf16 or q8")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *workers < 1 || *maxQueue < 0 || *maxBody < 1024 {
 		return usageError("--workers must be ≥ 1, --max-queue ≥ 0 and --max-body ≥ 1024")
 	}
-	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads})
+	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tessella-ml/tessella/generator"
+	"github.com/tessella-ml/tessella/internal/matmul"
 	"github.com/tessella-ml/tessella/model"
 	"github.com/tessella-ml/tessella/tokenizer"
 	"github.com/tessella-ml/tessella/weights"
@@ -31,6 +32,10 @@ type Options struct {
 	Model     string
 	ModelsDir string // "" → ModelsDir()
 	Threads   int    // 0 → GOMAXPROCS
+	// DType is the precision the encoder's and decoder's Linear weights
+	// are kept in: "" or "f32", "f16", "bf16", "q8" (model.WeightDType),
+	// converted while loading whatever the files hold.
+	DType string
 }
 
 // Defaults are a model's sampling defaults.
@@ -45,13 +50,14 @@ type Defaults struct {
 // networks keep per-model work buffers, and one generation already uses
 // every core.
 type Engine struct {
-	name     string
-	model    *model.Model
-	tok      *tokenizer.Tokenizer
-	defaults Defaults
-	closers  []io.Closer
-	threads  int
-	mu       sync.Mutex
+	name      string
+	model     *model.Model
+	tok       *tokenizer.Tokenizer
+	defaults  Defaults
+	closers   []io.Closer
+	threads   int
+	modelOpts model.Options // load options from Options.DType (dtype.go)
+	mu        sync.Mutex
 }
 
 // Open loads the model opts name.
@@ -62,6 +68,9 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e := &Engine{threads: opts.Threads, defaults: Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 1}}
 	var err error
+	if e.modelOpts, err = modelOptions(opts); err != nil {
+		return nil, err
+	}
 	switch opts.Model {
 	case "":
 		err = e.openDefault()
@@ -82,9 +91,19 @@ func Open(opts Options) (*Engine, error) {
 	return e, nil
 }
 
+// setThreads bounds every stage's goroutines by Options.Threads: the
+// attention kernels, the VQGAN, and the matrix multiplies (the last through
+// matmul.SetThreads, which holds for the whole process: one engine per
+// process is the CLI's and the server's case).
 func (e *Engine) setThreads() {
 	e.model.Encoder.Threads = e.threads
 	e.model.Decoder.Threads = e.threads
+	if e.model.VQGAN != nil {
+		e.model.VQGAN.Threads = e.threads
+	}
+	if e.threads > 0 {
+		matmul.SetThreads(e.threads)
+	}
 }
 
 // openFiles loads min-dalle-layout files.
@@ -116,7 +135,7 @@ func (e *Engine) openFiles(name string, f Files) error {
 	if tok.VocabSize() > cfg.TextVocab {
 		return fmt.Errorf("%s: the tokenizer has %d ids but the encoder embeds only %d", f.Vocab, tok.VocabSize(), cfg.TextVocab)
 	}
-	m, err := model.NewModel(cfg, files[0], files[1], files[2])
+	m, err := e.newModel(cfg, files[0], files[1], files[2])
 	if err != nil {
 		return err
 	}

@@ -52,20 +52,10 @@ func (e *Engine) openRandom(name string) error {
 		return err
 	}
 	vq := model.NewRandomWeights(vqgan.Shapes(cfg.VQGAN), 3)
-	m, err := model.NewModel(cfg, enc, dec, vq)
+	m, err := e.newModel(cfg, enc, dec, vq)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	e.name, e.model, e.tok = name, m, tok
-	return nil
-}
-
-// openDefault loads the default model. Until the trained model is embedded
-// it is the tiny random model, and says so in its name.
-func (e *Engine) openDefault() error {
-	if err := e.openRandom("tiny-random"); err != nil {
-		return err
-	}
-	e.name = "default-untrained"
 	return nil
 }

@@ -28,4 +28,25 @@
 // Linear packs W once at NewLinear into the tier's panel format: panel jp
 // holds output columns jp·nr … jp·nr+nr−1 as K rows of nr floats (zero
 // padded past N).
+//
+// Reduced-precision weights (lowp.go): NewLinearF16, NewLinearBF16,
+// NewLinearQ8 (or NewLinearDType) keep W in binary16, bfloat16 or
+// group-wise int8 (32 values along K per scale, the weights.Q8 rule:
+// d = max|x|/127 rounded up to binary16, q = round(x/d)); the result is
+// still a *Linear, with the same Forward computing y = x·Ŵᵀ in float32,
+// where Ŵ is the dequantised weight (Weight returns it). W is stored in
+// blocks of 4 rows × K (K padded to 32), chunk-interleaved so that a block
+// is one contiguous stream. On AVX-512 the kernels of
+// kernels_lowp_amd64.s (written by gen_lowp.go) stream each block once
+// (for M > 4 later groups of x rows re-read it from L1)
+// and dequantise in registers — VCVTPH2PS (f16), VPMOVZXWD + VPSLLD 16
+// (bf16), VPMOVSXBD + VCVTDQ2PS × the broadcast scale (q8) — for 1, 2 or
+// 4 rows of x per call, then reduce the 4 rows' accumulators into 4
+// outputs. Other SIMD tiers (and AVX-512 with the small path off)
+// dequantise the codes into the tier's float32 panels about 1 MB at a time
+// and run the float32 driver on them; Gonum and purego builds dequantise
+// row chunks and call the tier's Gemm. Every path is checked against a
+// float64 reference on Ŵ (tolerance (K+4)·2⁻²³·Σ|x||ŵ|) and on the
+// float32 W (plus Σ|x|·|ŵ − w|, with |ŵ − w| ≤ 2⁻¹¹|w| for f16 normals,
+// 2⁻⁸|w| for bf16, d/2 for q8).
 package matmul

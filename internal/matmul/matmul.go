@@ -16,6 +16,9 @@ type Linear struct {
 	// panel jp (output columns jp·nr … jp·nr+nr−1) is K rows of nr floats,
 	// packed[jp·K·nr + p·nr + j] = W[jp·nr+j, p], zero past N. w is then nil.
 	packed []float32
+	// lp holds W in F16, BF16 or Q8 (lowp.go) for a Linear made by
+	// NewLinearDType; w and packed are then nil.
+	lp *lowp
 }
 
 // NewLinear prepares the (N, K) row-major weight w with the default engine.
@@ -66,8 +69,12 @@ func packPanel(dst, w []float32, j0, rows, k, nr int) {
 }
 
 // Weight returns the (N, K) row-major weight. With a SIMD tier this is a
-// fresh copy unpacked from the panels (so it is slow; not for hot loops).
+// fresh copy unpacked from the panels (so it is slow; not for hot loops);
+// for F16/BF16/Q8 it is a fresh dequantised copy (what Forward multiplies by).
 func (l *Linear) Weight() []float32 {
+	if l.lp != nil {
+		return l.lp.weight(l.N, l.K)
+	}
 	if l.packed == nil {
 		return l.w
 	}
@@ -92,6 +99,10 @@ func (l *Linear) Forward(y, x []float32, m int) {
 	checkMat("y", y, m, l.N, l.N)
 	if l.K == 0 {
 		scaleC(m, l.N, 0, y, l.N)
+		return
+	}
+	if l.lp != nil {
+		l.lp.forward(l.eng, l.N, l.K, y, x, m)
 		return
 	}
 	if l.packed == nil {

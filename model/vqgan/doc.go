@@ -78,6 +78,7 @@
 // Attention computes S a block of query positions at a time within the same
 // bound. The im2col and score buffers and the activation buffers are kept in
 // a workspace reused across calls, so Decode serialises concurrent callers.
-// Goroutines (VQGAN.Threads) split GEMM columns, im2col input channels,
-// GroupNorm groups and upsample channels.
+// Goroutines (VQGAN.Threads) run the GEMMs (on a matmul engine limited to
+// that many threads), im2col input channels, GroupNorm groups and upsample
+// channels.
 package vqgan

@@ -52,6 +52,38 @@ type run struct {
 	threads      int
 	scratchElems int // float32 elements allowed in col / scores
 	ws           *workspace
+	eng          *matmul.Engine // r.threads-thread GEMM engine (see gemmEngine)
+	one          *matmul.Engine // single-threaded GEMM engine (see serialGemm)
+}
+
+// gemmEngine returns an engine on the default tier limited to r.threads
+// goroutines, so that VQGAN.Threads bounds the GEMMs too (the package-level
+// matmul.Gemm would use matmul's own default thread count).
+func (r *run) gemmEngine() *matmul.Engine {
+	if r.eng == nil {
+		e, err := matmul.NewEngine(matmul.Default().Tier(), r.threads)
+		if err != nil { // the default tier is always available
+			e = matmul.Default()
+		}
+		r.eng = e
+	}
+	return r.eng
+}
+
+// serialGemm returns a single-threaded engine on the default tier, for the
+// GEMMs that run inside r.parallel, which already splits the work into
+// r.threads goroutines; a multi-threaded engine would start its own on top
+// (threads × threads goroutines), so Threads would not bound the total.
+// Call it before r.parallel (it is not safe for concurrent first use).
+func (r *run) serialGemm() *matmul.Engine {
+	if r.one == nil {
+		e, err := matmul.NewEngine(matmul.Default().Tier(), 1)
+		if err != nil { // the default tier is always available
+			e = matmul.Default()
+		}
+		r.one = e
+	}
+	return r.one
 }
 
 // parallel splits [0, n) into at most r.threads contiguous chunks and calls
@@ -83,13 +115,12 @@ func threadCount(t int) int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// gemmNN computes C (m×n, row stride ldc) = A (m×k, lda) · B (k×n, ldb) + C,
-// splitting the n columns among goroutines. Each output element sees the
-// same k-order whatever the split.
+// gemmNN computes C (m×n, row stride ldc) = A (m×k, lda) · B (k×n, ldb) + C
+// with one call on an r.threads-thread engine: matmul splits the work
+// (row blocks × column panels) and packs B once for all its workers. Each
+// output element sees the same k-order whatever the thread count.
 func (r *run) gemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	r.parallel(n, func(lo, hi int) {
-		matmul.Gemm(false, false, m, hi-lo, k, 1, a, lda, b[lo:], ldb, 1, c[lo:], ldc)
-	})
+	r.gemmEngine().Gemm(false, false, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)
 }
 
 // fillBias sets dst (out, n) to the per-row bias.
@@ -177,17 +208,8 @@ func (r *run) groupNorm(dst, src []float32, g *groupNorm, n int, withSwish bool)
 	r.parallel(g.groups, func(lo, hi int) {
 		for gi := lo; gi < hi; gi++ {
 			x := src[gi*cg*n : (gi+1)*cg*n]
-			var sum float64
-			for _, v := range x {
-				sum += float64(v)
-			}
-			mean := sum / float64(len(x))
-			var ss float64
-			for _, v := range x {
-				d := float64(v) - mean
-				ss += d * d
-			}
-			variance := ss / float64(len(x))
+			mean := sum64(x) / float64(len(x))
+			variance := sumSqDev64(x, mean) / float64(len(x))
 			rstd := float32(1 / math.Sqrt(variance+float64(g.eps)))
 			for j := range cg {
 				ch := gi*cg + j
@@ -195,22 +217,16 @@ func (r *run) groupNorm(dst, src []float32, g *groupNorm, n int, withSwish bool)
 				t := g.b[ch] - s*float32(mean)
 				in := src[ch*n : (ch+1)*n]
 				out := dst[ch*n : (ch+1)*n]
+				if withSwish {
+					affineSwish(out, in, s, t) // out = swish(in·s + t)
+					continue
+				}
 				for i, v := range in {
-					y := v*s + t
-					if withSwish {
-						y = swish(y)
-					}
-					out[i] = y
+					out[i] = v*s + t
 				}
 			}
 		}
 	})
-}
-
-// swish(x) = x·sigmoid(x) = x / (1 + e^(−x)); sigmoid in float64, product in
-// float32 as PyTorch's h *= sigmoid(h).
-func swish(x float32) float32 {
-	return x * float32(1/(1+math.Exp(-float64(x))))
 }
 
 // upsample2 writes the nearest-neighbour ×2 upsampling of src (c, h, w) to
@@ -241,20 +257,21 @@ func (r *run) attention(out, q, k, v []float32, c, n int) {
 	rows := max(1, min(n, r.scratchElems/n))
 	r.ws.scores = grow(r.ws.scores, rows*n)
 	scale := float32(math.Sqrt(float64(c)))
+	eng := r.serialGemm()
 	for i0 := 0; i0 < n; i0 += rows {
 		i1 := min(n, i0+rows)
 		nb := i1 - i0
 		s := r.ws.scores[:nb*n] // (nb, n)
 		// S = q[:, i0:i1]ᵀ · k, split over query rows.
 		r.parallel(nb, func(lo, hi int) {
-			matmul.Gemm(true, false, hi-lo, n, c, 1, q[i0+lo:], n, k, n, 0, s[lo*n:], n)
+			eng.Gemm(true, false, hi-lo, n, c, 1, q[i0+lo:], n, k, n, 0, s[lo*n:], n)
 			for i := lo; i < hi; i++ {
 				softmaxScaled(s[i*n:(i+1)*n], scale)
 			}
 		})
 		// out[:, i0:i1] = v · Sᵀ, split over channels.
 		r.parallel(c, func(lo, hi int) {
-			matmul.Gemm(false, true, hi-lo, nb, n, 1, v[lo*n:], n, s, n, 0, out[lo*n+i0:], n)
+			eng.Gemm(false, true, hi-lo, nb, n, 1, v[lo*n:], n, s, n, 0, out[lo*n+i0:], n)
 		})
 	}
 }

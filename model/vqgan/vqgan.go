@@ -14,7 +14,7 @@ const DefaultScratchBytes = 32 << 20
 // goroutines; the calls share one workspace and run one at a time.
 type VQGAN struct {
 	// Threads bounds the goroutines Decode starts for one operation
-	// (0 = GOMAXPROCS). matmul.Gemm may start its own on top.
+	// (0 = GOMAXPROCS), its GEMMs included.
 	Threads int
 	// ScratchBytes bounds the im2col buffer of a 3×3 convolution and the
 	// score block of an attention block, in bytes (0 = DefaultScratchBytes).

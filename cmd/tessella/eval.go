@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/tessella-ml/tessella/eval/shapes64"
+	"github.com/tessella-ml/tessella/generator"
+	"github.com/tessella-ml/tessella/generator/local"
+)
+
+const evalUsage = `Usage: tessella eval shapes [flags]
+
+Draws N scenes of the shapes64 set (seeded), generates each full caption with
+a fixed seed (seed+i) at scale 1, scores the 64×64 images and prints the
+accuracy per attribute and scene type.
+`
+
+// cmdEval runs `tessella eval shapes`.
+func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprint(stderr, evalUsage)
+		if len(args) == 0 {
+			return usageError("eval: name a benchmark: tessella eval shapes")
+		}
+		return errHelp
+	}
+	if args[0] != "shapes" {
+		return usageError("eval: unknown benchmark %q (want shapes)", args[0])
+	}
+	fs := flag.NewFlagSet("eval shapes", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		split    = fs.String("split", "train", "train (seen compositions) or heldout (held-out kind/colour pairs)")
+		n        = fs.Int("n", 100, "number of prompts")
+		seed     = fs.Uint64("seed", 1, "seed of the scenes; prompt i is generated with seed+i")
+		modelArg = fs.String("model", "", "model: a directory, tiny-random, …, or empty for the embedded default model")
+		sheet    = fs.String("sheet", "", "also write a contact sheet PNG of prompts and images to this file")
+		force    = fs.Bool("force", false, "overwrite an existing contact sheet")
+		format   = fs.String("format", "md", "output: md (a Markdown table) or json (the table and every prompt's verdict)")
+		threads  = fs.Int("threads", 0, "threads (0: all cores)")
+		quiet    = fs.Bool("quiet", false, "no progress on stderr")
+		temp     = fs.Float64("temperature", 1, "sampling temperature (default: the model's)")
+		topK     = fs.Int("top-k", 0, "top-k (default: the model's)")
+		supercon = fs.Float64("supercondition", 0, "supercondition factor (default: the model's)")
+	)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, evalUsage, "\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case fs.NArg() != 0:
+		return usageError("eval shapes: unexpected arguments %q", fs.Args())
+	case *split != "train" && *split != "heldout":
+		return usageError("--split must be train or heldout, got %q", *split)
+	case *n < 1 || *n > 100000:
+		return usageError("--n must be between 1 and 100000, got %d", *n)
+	case *format != "md" && *format != "json":
+		return usageError("--format must be md or json, got %q", *format)
+	case *threads < 0:
+		return usageError("--threads must be ≥ 0, got %d", *threads)
+	case set["temperature"] && !(*temp > 0):
+		return usageError("--temperature must be > 0, got %v", *temp)
+	case *topK < 0:
+		return usageError("--top-k must be ≥ 0, got %d", *topK)
+	}
+	opts := shapes64.EvalOptions{Split: *split, N: *n, Seed: *seed, KeepImages: *sheet != ""}
+	if set["temperature"] {
+		opts.Temperature = temp
+	}
+	if set["top-k"] {
+		opts.TopK = topK
+	}
+	if set["supercondition"] {
+		opts.Supercondition = supercon
+	}
+	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	if eng.Untrained() {
+		fmt.Fprintf(stderr, "note: no trained default model is embedded; %s has random weights, its scores mean nothing\n", eng.Name())
+	}
+	if !*quiet {
+		opts.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\reval shapes: %d/%d", done, total)
+			if done == total {
+				fmt.Fprintln(stderr)
+			}
+		}
+	}
+	r, err := shapes64.Eval(ctx, eng, opts)
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		err = r.WriteJSON(stdout)
+	} else {
+		err = r.WriteMarkdown(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if *sheet != "" {
+		img, err := r.ContactSheet()
+		if err != nil {
+			return err
+		}
+		all := r.Scores["all scenes"]["all"]
+		res := &generator.Result{Images: []generator.Image{{Image: img}}, Metadata: map[string]string{
+			"model": r.Model, "benchmark": "shapes64", "split": r.Split, "n": strconv.Itoa(r.N),
+			"seed": strconv.FormatUint(r.Seed, 10), "all": fmt.Sprintf("%d/%d", all.Right, all.Total),
+			"software": "tessella " + version}}
+		paths, err := generator.Save(res, generator.SaveOptions{Path: *sheet, Force: *force})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "contact sheet →", paths[0])
+	}
+	return nil
+}

@@ -1,0 +1,22 @@
+package local
+
+import (
+	"fmt"
+
+	"github.com/tessella-ml/tessella/model"
+)
+
+// modelOptions checks Options.DType and returns the model's load options.
+func modelOptions(opts Options) (model.Options, error) {
+	dt, err := model.ParseWeightDType(opts.DType)
+	if err != nil {
+		return model.Options{}, fmt.Errorf("local: %w", err)
+	}
+	return model.Options{WeightDType: dt}, nil
+}
+
+// newModel loads the networks with the engine's load options (the weight
+// dtype): each Linear weight is converted as it is read.
+func (e *Engine) newModel(cfg model.Config, enc, dec, vq model.Source) (*model.Model, error) {
+	return model.NewModelWithOptions(cfg, enc, dec, vq, e.modelOpts)
+}

@@ -1,0 +1,121 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/tessella-ml/tessella/internal/matmul"
+	"github.com/tessella-ml/tessella/model/vqgan"
+)
+
+// WeightDType is the precision the encoder's and decoder's Linear weights
+// (every nn.Linear: attention projections, GLU fc0/fc1/fc2, lm_head) are
+// kept in once loaded, whatever the precision of the source. Embeddings,
+// LayerNorms and the VQGAN stay float32; activations and accumulation are
+// float32 in every case.
+//
+//   - f32 (the default, also ""): the weights as loaded, 4 bytes each.
+//   - f16: IEEE binary16, rounded to nearest even (2 bytes; relative error
+//     ≤ 2⁻¹¹ for |w| ≥ 2⁻¹⁴).
+//   - bf16: bfloat16, rounded to nearest even (2 bytes; relative error ≤ 2⁻⁸).
+//   - q8: int8 in groups of 32 along the input axis with one scale per
+//     group, the rule of weights.Q8 (1.125 bytes in memory; error ≤ half a
+//     scale, i.e. ≤ max|group|/254).
+//
+// Loading converts each tensor as it is read, so peak memory stays near the
+// converted model's size. The decode step (M ≤ 8 rows) runs fused
+// dequantising kernels on AVX-512; elsewhere weights are dequantised in
+// chunks into float32 for the matmul.
+type WeightDType string
+
+// The weight precisions.
+const (
+	WeightF32  WeightDType = "f32"
+	WeightF16  WeightDType = "f16"
+	WeightBF16 WeightDType = "bf16"
+	WeightQ8   WeightDType = "q8"
+)
+
+// ParseWeightDType reads "f32", "f16", "bf16" or "q8" ("" means f32).
+func ParseWeightDType(s string) (WeightDType, error) {
+	dt, err := matmul.ParseDType(s)
+	if err != nil {
+		return "", fmt.Errorf("weight dtype %q: want f32, f16, bf16 or q8", s)
+	}
+	return WeightDType(dt.String()), nil
+}
+
+// Options are load-time choices that do not change the network's
+// function beyond rounding (so they are not part of Config).
+type Options struct {
+	WeightDType WeightDType // "" → f32
+}
+
+// matmulDType maps the option to the kernels' dtype.
+func (o Options) matmulDType() (matmul.DType, error) {
+	dt, err := matmul.ParseDType(string(o.WeightDType))
+	if err != nil {
+		return matmul.F32, fmt.Errorf("options: weight dtype %q: want f32, f16, bf16 or q8", o.WeightDType)
+	}
+	return dt, nil
+}
+
+// newLoader is the loader of one network part with the options applied.
+func newLoader(part string, src Source, opts Options) (*loader, error) {
+	dt, err := opts.matmulDType()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", part, err)
+	}
+	return &loader{part: part, src: src, dtype: dt}, nil
+}
+
+// NewModelWithOptions is NewModel with load-time options: the encoder and
+// decoder keep their Linear weights in opts.WeightDType.
+func NewModelWithOptions(cfg Config, enc, dec, vq Source, opts Options) (*Model, error) {
+	e, err := NewEncoderWithOptions(cfg, enc, opts)
+	if err != nil {
+		return nil, err
+	}
+	d, err := NewDecoderWithOptions(cfg, dec, opts)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, Encoder: e, Decoder: d}
+	if vq != nil {
+		if m.VQGAN, err = vqgan.New(cfg.VQGAN, vq); err != nil {
+			return nil, fmt.Errorf("vqgan: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// linearBytes sums WeightBytes over the Linear weights of the layers.
+func linearBytes(ls ...*matmul.Linear) int {
+	n := 0
+	for _, l := range ls {
+		if l != nil {
+			n += l.WeightBytes()
+		}
+	}
+	return n
+}
+
+// LinearBytes is the memory the encoder's Linear weights take as loaded
+// (in its WeightDType, padding included).
+func (enc *Encoder) LinearBytes() int {
+	n := 0
+	for _, ly := range enc.layers {
+		n += linearBytes(ly.self.q, ly.self.k, ly.self.v, ly.self.o, ly.glu.fc0, ly.glu.fc1, ly.glu.fc2)
+	}
+	return n
+}
+
+// LinearBytes is the memory the decoder's Linear weights take as loaded
+// (lm_head included): what one decode step streams.
+func (dec *Decoder) LinearBytes() int {
+	n := linearBytes(dec.lmHead)
+	for _, ly := range dec.layers {
+		n += linearBytes(ly.self.q, ly.self.k, ly.self.v, ly.self.o,
+			ly.cross.q, ly.cross.k, ly.cross.v, ly.cross.o, ly.glu.fc0, ly.glu.fc1, ly.glu.fc2)
+	}
+	return n
+}

@@ -1,0 +1,119 @@
+package model
+
+import "math"
+
+// Elementwise kernels of the GLU block. geluMul dispatches to the AVX-512
+// kernel (simd_amd64.s) when the CPU has it and the build allows assembly
+// (no purego tag); otherwise it runs geluMulExact.
+//
+// The AVX-512 kernel evaluates, in float32 (z = x/√2, a = |z|):
+//
+//	t = 1/(1 + p·a)
+//	q = t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·exp(−a²)   ≈ erfc(a)
+//	1 + erf(z) = 2 − q  (z ≥ 0),  q  (z < 0)
+//	GELU(x) = 0.5·x·(1 + erf(z))
+//
+// with Abramowitz & Stegun 7.1.26's constants (|erf error| ≤ 1.5e-7, the
+// approximation PyTorch's vectorised CPU erf uses) and exp by range
+// reduction x = n·ln2 + r, a degree-5 minimax polynomial for e^r on
+// |r| ≤ ln2/2 and VSCALEFPS for 2^n. Measured against the float64 formula
+// its error is ≤ 3e-7·(1 + |x|) (TestGELUFastMatchesExact), i.e. within a
+// few float32 ulps of the output's scale.
+
+// Abramowitz & Stegun 7.1.26.
+const (
+	asP  = 0.3275911
+	asA1 = 0.254829592
+	asA2 = -0.284496736
+	asA3 = 1.421413741
+	asA4 = -1.453152027
+	asA5 = 1.061405429
+)
+
+// geluMul sets w[i] = GELU(w[i])·v[i]; len(v) ≥ len(w).
+func geluMul(w, v []float32) {
+	v = v[:len(w)]
+	if geluMulSIMD(w, v) {
+		return
+	}
+	geluMulExact(w, v)
+}
+
+// geluMulExact is the plain version: GELU in float64 (gelu), product in float32.
+func geluMulExact(w, v []float32) {
+	v = v[:len(w)]
+	for i := range w {
+		w[i] = gelu(w[i]) * v[i]
+	}
+}
+
+// geluApprox is the scalar float64 model of the AVX-512 kernel's formula
+// (the same approximation, without float32 rounding), used by the tests to
+// separate the approximation error from rounding.
+func geluApprox(x float64) float64 {
+	z := x / math.Sqrt2
+	a := math.Abs(z)
+	t := 1 / (1 + asP*a)
+	q := t * (asA1 + t*(asA2+t*(asA3+t*(asA4+t*asA5)))) * math.Exp(-a*a)
+	e := 2 - q
+	if z < 0 {
+		e = q
+	}
+	return 0.5 * x * e
+}
+
+// LayerNorm pieces. The AVX-512 statistics kernels sum float32 values in
+// float64 in 8 lanes, so they differ from the sequential loops only in the
+// order of float64 additions; normAffine's kernel rounds exactly as the
+// plain loop (float64 normalisation, one conversion, float32 multiply and
+// add rounded separately).
+
+// sum64 returns Σ x[i] accumulated in float64.
+func sum64(x []float32) float64 {
+	if s, ok := sumSIMD(x); ok {
+		return s
+	}
+	return sum64Plain(x)
+}
+
+func sum64Plain(x []float32) float64 {
+	var s float64
+	for _, v := range x {
+		s += float64(v)
+	}
+	return s
+}
+
+// sumSqDev64 returns Σ (x[i] − mean)² accumulated in float64.
+func sumSqDev64(x []float32, mean float64) float64 {
+	if s, ok := sumSqDevSIMD(x, mean); ok {
+		return s
+	}
+	return sumSqDev64Plain(x, mean)
+}
+
+func sumSqDev64Plain(x []float32, mean float64) float64 {
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	return ss
+}
+
+// normAffine sets y[i] = float32((x[i] − mean)·inv)·w[i] + b[i]; y may be x;
+// w and b are at least len(x) long.
+func normAffine(y, x, w, b []float32, mean, inv float64) {
+	y, w, b = y[:len(x)], w[:len(x)], b[:len(x)]
+	if normAffineSIMD(y, x, w, b, mean, inv) {
+		return
+	}
+	normAffinePlain(y, x, w, b, mean, inv)
+}
+
+func normAffinePlain(y, x, w, b []float32, mean, inv float64) {
+	y, w, b = y[:len(x)], w[:len(x)], b[:len(x)]
+	for i, v := range x {
+		y[i] = float32((float64(v)-mean)*inv)*w[i] + b[i]
+	}
+}

@@ -1,0 +1,70 @@
+//go:build amd64 && !purego
+
+package model
+
+import "golang.org/x/sys/cpu"
+
+// useAVX512 selects the AVX-512 kernels of simd_amd64.s (AVX512F and DQ;
+// decided once at start-up from CPUID).
+var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
+
+// geluMulAVX512 sets w[i] = GELU(w[i])·v[i] for i < n, 16 lanes at a time
+// (see geluMulFast for the approximation).
+//
+//go:noescape
+func geluMulAVX512(w, v *float32, n int)
+
+func geluMulSIMD(w, v []float32) bool {
+	if !useAVX512 {
+		return false
+	}
+	if len(w) > 0 {
+		geluMulAVX512(&w[0], &v[0], len(w))
+	}
+	return true
+}
+
+// sumAVX512 returns Σ x[i] (i < n), accumulated in float64.
+//
+//go:noescape
+func sumAVX512(x *float32, n int) float64
+
+// sumSqDevAVX512 returns Σ (x[i] − mean)² (i < n), in float64.
+//
+//go:noescape
+func sumSqDevAVX512(x *float32, n int, mean float64) float64
+
+// normAffineAVX512 sets y[i] = float32((x[i] − mean)·inv)·w[i] + b[i] for i < n.
+//
+//go:noescape
+func normAffineAVX512(y, x, w, b *float32, n int, mean, inv float64)
+
+func sumSIMD(x []float32) (float64, bool) {
+	if !useAVX512 {
+		return 0, false
+	}
+	if len(x) == 0 {
+		return 0, true
+	}
+	return sumAVX512(&x[0], len(x)), true
+}
+
+func sumSqDevSIMD(x []float32, mean float64) (float64, bool) {
+	if !useAVX512 {
+		return 0, false
+	}
+	if len(x) == 0 {
+		return 0, true
+	}
+	return sumSqDevAVX512(&x[0], len(x), mean), true
+}
+
+func normAffineSIMD(y, x, w, b []float32, mean, inv float64) bool {
+	if !useAVX512 {
+		return false
+	}
+	if len(x) > 0 {
+		normAffineAVX512(&y[0], &x[0], &w[0], &b[0], len(x), mean, inv)
+	}
+	return true
+}
