@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/tessella-ml/tessella/internal/vec"
 	"math"
 	"slices"
 
@@ -96,8 +97,8 @@ func (ln *layerNorm) forward(y, x []float32) {
 	width := len(ln.w)
 	for r := 0; r+width <= len(x); r += width {
 		xr, yr := x[r:r+width], y[r:r+width]
-		mean := sum64(xr) / float64(width)
-		inv := 1 / math.Sqrt(sumSqDev64(xr, mean)/float64(width)+float64(ln.eps))
+		mean := vec.Sum64(xr) / float64(width)
+		inv := 1 / math.Sqrt(vec.SumSqDev64(xr, mean)/float64(width)+float64(ln.eps))
 		normAffine(yr, xr, ln.w, ln.b, mean, inv) // yr = float32((xr − mean)·inv)·w + b
 	}
 }

@@ -62,44 +62,10 @@ func geluApprox(x float64) float64 {
 	return 0.5 * x * e
 }
 
-// LayerNorm pieces. The AVX-512 statistics kernels sum float32 values in
-// float64 in 8 lanes, so they differ from the sequential loops only in the
-// order of float64 additions; normAffine's kernel rounds exactly as the
+// LayerNorm pieces. The statistics come from internal/vec (float64 sums,
+// eight lanes on AVX-512); normAffine's kernel rounds exactly as the
 // plain loop (float64 normalisation, one conversion, float32 multiply and
 // add rounded separately).
-
-// sum64 returns Σ x[i] accumulated in float64.
-func sum64(x []float32) float64 {
-	if s, ok := sumSIMD(x); ok {
-		return s
-	}
-	return sum64Plain(x)
-}
-
-func sum64Plain(x []float32) float64 {
-	var s float64
-	for _, v := range x {
-		s += float64(v)
-	}
-	return s
-}
-
-// sumSqDev64 returns Σ (x[i] − mean)² accumulated in float64.
-func sumSqDev64(x []float32, mean float64) float64 {
-	if s, ok := sumSqDevSIMD(x, mean); ok {
-		return s
-	}
-	return sumSqDev64Plain(x, mean)
-}
-
-func sumSqDev64Plain(x []float32, mean float64) float64 {
-	var ss float64
-	for _, v := range x {
-		d := float64(v) - mean
-		ss += d * d
-	}
-	return ss
-}
 
 // normAffine sets y[i] = float32((x[i] − mean)·inv)·w[i] + b[i]; y may be x;
 // w and b are at least len(x) long.

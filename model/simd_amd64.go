@@ -24,40 +24,10 @@ func geluMulSIMD(w, v []float32) bool {
 	return true
 }
 
-// sumAVX512 returns Σ x[i] (i < n), accumulated in float64.
-//
-//go:noescape
-func sumAVX512(x *float32, n int) float64
-
-// sumSqDevAVX512 returns Σ (x[i] − mean)² (i < n), in float64.
-//
-//go:noescape
-func sumSqDevAVX512(x *float32, n int, mean float64) float64
-
 // normAffineAVX512 sets y[i] = float32((x[i] − mean)·inv)·w[i] + b[i] for i < n.
 //
 //go:noescape
 func normAffineAVX512(y, x, w, b *float32, n int, mean, inv float64)
-
-func sumSIMD(x []float32) (float64, bool) {
-	if !useAVX512 {
-		return 0, false
-	}
-	if len(x) == 0 {
-		return 0, true
-	}
-	return sumAVX512(&x[0], len(x)), true
-}
-
-func sumSqDevSIMD(x []float32, mean float64) (float64, bool) {
-	if !useAVX512 {
-		return 0, false
-	}
-	if len(x) == 0 {
-		return 0, true
-	}
-	return sumSqDevAVX512(&x[0], len(x), mean), true
-}
 
 func normAffineSIMD(y, x, w, b []float32, mean, inv float64) bool {
 	if !useAVX512 {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"cmp"
+	"github.com/tessella-ml/tessella/internal/vec"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -187,12 +188,12 @@ func TestLayerNormFast(t *testing.T) {
 			b[i] = float32(r.NormFloat64())
 			abs += math.Abs(float64(x[i]))
 		}
-		s, sp := sum64(x), sum64Plain(x)
+		s, sp := vec.Sum64(x), vec.Sum64Plain(x)
 		if math.Abs(s-sp) > 1e-12*(1+abs) {
 			t.Fatalf("n=%d: sum %g, plain %g", n, s, sp)
 		}
 		mean := sp / float64(max(n, 1))
-		q, qp := sumSqDev64(x, mean), sumSqDev64Plain(x, mean)
+		q, qp := vec.SumSqDev64(x, mean), vec.SumSqDev64Plain(x, mean)
 		if math.Abs(q-qp) > 1e-12*(1+qp) {
 			t.Fatalf("n=%d: Σ(x−mean)² %g, plain %g", n, q, qp)
 		}
@@ -244,12 +245,12 @@ func FuzzLayerNormPieces(f *testing.F) {
 			b[i] = float32(r.NormFloat64())
 			abs += math.Abs(float64(x[i]))
 		}
-		s, sp := sum64(x), sum64Plain(x)
+		s, sp := vec.Sum64(x), vec.Sum64Plain(x)
 		if math.Abs(s-sp) > 1e-12*(1+abs) {
 			t.Fatalf("n=%d: sum %g, plain %g", n, s, sp)
 		}
 		mean := sp / float64(max(n, 1))
-		q, qp := sumSqDev64(x, mean), sumSqDev64Plain(x, mean)
+		q, qp := vec.SumSqDev64(x, mean), vec.SumSqDev64Plain(x, mean)
 		if math.Abs(q-qp) > 1e-12*(1+qp) {
 			t.Fatalf("n=%d: Σ(x−mean)² %g, plain %g", n, q, qp)
 		}

@@ -1,6 +1,7 @@
 package vqgan
 
 import (
+	"github.com/tessella-ml/tessella/internal/vec"
 	"math"
 	"runtime"
 	"sync"
@@ -208,8 +209,8 @@ func (r *run) groupNorm(dst, src []float32, g *groupNorm, n int, withSwish bool)
 	r.parallel(g.groups, func(lo, hi int) {
 		for gi := lo; gi < hi; gi++ {
 			x := src[gi*cg*n : (gi+1)*cg*n]
-			mean := sum64(x) / float64(len(x))
-			variance := sumSqDev64(x, mean) / float64(len(x))
+			mean := vec.Sum64(x) / float64(len(x))
+			variance := vec.SumSqDev64(x, mean) / float64(len(x))
 			rstd := float32(1 / math.Sqrt(variance+float64(g.eps)))
 			for j := range cg {
 				ch := gi*cg + j

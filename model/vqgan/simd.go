@@ -12,9 +12,8 @@ import "math"
 // e^r on |r| ≤ ln2/2 (Cephes expf) and VSCALEFPS for 2ⁿ; u is clamped to
 // [−87.3, 88.8] (beyond it e^u is 0 or +Inf to float32 precision anyway).
 // Its error against the plain float64-sigmoid loop is ≤ 4 ulp of the
-// output (TestAffineSwishFast). The statistics kernels sum float32 values in
-// float64 in 8 lanes, so they differ from the sequential loop only by the
-// order of float64 additions.
+// output (TestAffineSwishFast). The group statistics come from
+// internal/vec.
 
 // affineSwish sets dst[i] = swish(src[i]·s + t); dst may be src.
 func affineSwish(dst, src []float32, s, t float32) {
@@ -31,39 +30,6 @@ func affineSwishPlain(dst, src []float32, s, t float32) {
 	for i, v := range src {
 		dst[i] = swish(v*s + t)
 	}
-}
-
-// sum64 returns Σ x[i] accumulated in float64.
-func sum64(x []float32) float64 {
-	if s, ok := sumSIMD(x); ok {
-		return s
-	}
-	return sum64Plain(x)
-}
-
-func sum64Plain(x []float32) float64 {
-	var s float64
-	for _, v := range x {
-		s += float64(v)
-	}
-	return s
-}
-
-// sumSqDev64 returns Σ (x[i] − mean)² accumulated in float64.
-func sumSqDev64(x []float32, mean float64) float64 {
-	if s, ok := sumSqDevSIMD(x, mean); ok {
-		return s
-	}
-	return sumSqDev64Plain(x, mean)
-}
-
-func sumSqDev64Plain(x []float32, mean float64) float64 {
-	var ss float64
-	for _, v := range x {
-		d := float64(v) - mean
-		ss += d * d
-	}
-	return ss
 }
 
 // swish(x) = x·sigmoid(x) = x / (1 + e^(−x)); sigmoid in float64, product in

@@ -13,16 +13,6 @@ var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
 //go:noescape
 func affineSwishAVX512(dst, src *float32, n int, s, t float32)
 
-// sumAVX512 returns Σ x[i] (i < n), accumulated in float64.
-//
-//go:noescape
-func sumAVX512(x *float32, n int) float64
-
-// sumSqDevAVX512 returns Σ (x[i] − mean)² (i < n), in float64.
-//
-//go:noescape
-func sumSqDevAVX512(x *float32, n int, mean float64) float64
-
 func affineSwishSIMD(dst, src []float32, s, t float32) bool {
 	if !useAVX512 {
 		return false
@@ -31,24 +21,4 @@ func affineSwishSIMD(dst, src []float32, s, t float32) bool {
 		affineSwishAVX512(&dst[0], &src[0], len(src), s, t)
 	}
 	return true
-}
-
-func sumSIMD(x []float32) (float64, bool) {
-	if !useAVX512 {
-		return 0, false
-	}
-	if len(x) == 0 {
-		return 0, true
-	}
-	return sumAVX512(&x[0], len(x)), true
-}
-
-func sumSqDevSIMD(x []float32, mean float64) (float64, bool) {
-	if !useAVX512 {
-		return 0, false
-	}
-	if len(x) == 0 {
-		return 0, true
-	}
-	return sumSqDevAVX512(&x[0], len(x), mean), true
 }

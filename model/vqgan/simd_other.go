@@ -7,7 +7,3 @@ const useAVX512 = false
 // The SIMD entry points report that no kernel exists in this build.
 
 func affineSwishSIMD(dst, src []float32, s, t float32) bool { return false }
-
-func sumSIMD(x []float32) (float64, bool) { return 0, false }
-
-func sumSqDevSIMD(x []float32, mean float64) (float64, bool) { return 0, false }

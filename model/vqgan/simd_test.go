@@ -1,6 +1,7 @@
 package vqgan
 
 import (
+	"github.com/tessella-ml/tessella/internal/vec"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -98,12 +99,12 @@ func checkStats(t *testing.T, x []float32) {
 	for _, v := range x {
 		abs += math.Abs(float64(v))
 	}
-	s, sp := sum64(x), sum64Plain(x)
+	s, sp := vec.Sum64(x), vec.Sum64Plain(x)
 	if d := math.Abs(s - sp); !(d <= statsTol*(1+abs)) {
 		t.Fatalf("n=%d: sum %g, plain %g", len(x), s, sp)
 	}
 	mean := sp / float64(max(1, len(x)))
-	q, qp := sumSqDev64(x, mean), sumSqDev64Plain(x, mean)
+	q, qp := vec.SumSqDev64(x, mean), vec.SumSqDev64Plain(x, mean)
 	if d := math.Abs(q - qp); !(d <= statsTol*(1+qp)) {
 		t.Fatalf("n=%d: Σ(x−mean)² %g, plain %g", len(x), q, qp)
 	}
