@@ -50,6 +50,11 @@ type AttentionOptions struct {
 	// scratch would exceed it (default 512 MiB; naive's N×N buffer).
 	SlowFLOP   float64
 	MaxScratch int
+	// ColdBytes is the total K+V footprint that a -cold shape rotates
+	// through, one copy per call (default 4 × the last-level cache size read
+	// from /sys/devices/system/cpu/cpu0/cache, 4 × 32 MiB if unreadable,
+	// at most 4 GiB; at least 2 copies).
+	ColdBytes int64
 }
 
 // AttentionResult is one kernel × shape × thread-count measurement.
@@ -92,6 +97,16 @@ type AttentionResult struct {
 	// (> 1: this kernel is faster).
 	PeerS     float64 `json:"peer_s,omitempty"`
 	PeerRatio float64 `json:"peer_ratio,omitempty"`
+	// For -cold shapes: ColdCopies independent K/V pairs (ColdBytes in all)
+	// were used in turn, one per call. ColdReadGBs is the read bandwidth of
+	// a plain stream (the environment probe's loop) over those same copies
+	// with the same thread count, measured right after the kernel; PctColdBW
+	// relates GBs to it. (The environment's probe streams 128 MiB, which can
+	// fit in a large last-level cache; this one cannot.)
+	ColdCopies  int     `json:"cold_copies,omitempty"`
+	ColdBytes   float64 `json:"cold_bytes,omitempty"`
+	ColdReadGBs float64 `json:"cold_read_gbs,omitempty"`
+	PctColdBW   float64 `json:"pct_cold_bw,omitempty"`
 }
 
 func (o *AttentionOptions) defaults() error {
@@ -126,6 +141,9 @@ func (o *AttentionOptions) defaults() error {
 	}
 	if o.MaxScratch <= 0 {
 		o.MaxScratch = 512 << 20
+	}
+	if o.ColdBytes <= 0 {
+		o.ColdBytes = min(4*llcBytes(), 4<<30)
 	}
 	for _, k := range o.Kernels {
 		if attention.KernelByName(k) == nil {
@@ -226,6 +244,7 @@ func newAttentionArgs(s AttentionShape, threads int) *attention.Args {
 func measure(ctx context.Context, k attention.Kernel, s AttentionShape, threads int, o *AttentionOptions, env *Env) (AttentionResult, error) {
 	r := AttentionResult{Kernel: k.Name(), Shape: s, Threads: threads, ScratchBytes: -1}
 	a := newAttentionArgs(s, threads)
+	args := []*attention.Args{a}
 	if ss, ok := k.(attention.ScratchSizer); ok {
 		r.ScratchBytes = ss.ScratchBytes(a)
 		if r.ScratchBytes <= 16<<20 {
@@ -242,10 +261,15 @@ func measure(ctx context.Context, k attention.Kernel, s AttentionShape, threads 
 		r.Skipped = fmt.Sprintf("%.1f GFLOP per call > slow-kernel limit", s.FLOP()/1e9)
 		return r, nil
 	}
-	mean, sd, cpuPerCall, calls, alloc, err := timeCalls(ctx, k, a, o.MinTime)
+	if s.Cold {
+		args = coldArgs(a, coldCopies(s, o.ColdBytes))
+		r.ColdCopies, r.ColdBytes = len(args), float64(len(args))*s.KVBytes()
+	}
+	mean, sd, cpuPerCall, calls, alloc, last, err := timeCalls(ctx, k, args, o.MinTime)
 	if err != nil {
 		return r, err
 	}
+	a = last // the copy whose result is in Out, for the reference check
 	if cpuPerCall > 0 {
 		r.CPUGFLOPS = s.FLOP() / cpuPerCall / 1e9
 		if p := env.PeakCPUGFLOPS[1]; p > 0 {
@@ -265,6 +289,12 @@ func measure(ctx context.Context, k attention.Kernel, s AttentionShape, threads 
 		if cpuPerCall > 0 {
 			r.CPUGBs = s.KVBytes() / cpuPerCall / 1e9
 		}
+		if s.Cold {
+			r.ColdReadGBs = streamKV(args, threads)
+			if r.ColdReadGBs > 0 {
+				r.PctColdBW = 100 * r.GBs / r.ColdReadGBs
+			}
+		}
 	}
 	r.MaxAbsErr, r.NMSE, r.CheckedRows, err = checkRows(a, o.CheckRows)
 	return r, err
@@ -272,12 +302,21 @@ func measure(ctx context.Context, k attention.Kernel, s AttentionShape, threads 
 
 // timeCalls runs one warm-up call, then samples of back-to-back calls
 // (each sample ≥ minTime/10) until minTime has passed and at least 3
-// samples were taken. It returns the per-call mean and standard deviation
-// over samples, the process CPU seconds per call, the number of timed calls
-// and bytes allocated per call.
-func timeCalls(ctx context.Context, k attention.Kernel, a *attention.Args, minTime time.Duration) (mean, sd, cpu float64, calls int, alloc float64, err error) {
+// samples were taken. Call i uses args[i mod len(args)] (one entry, or the
+// copies of a -cold shape). It returns the per-call mean and standard
+// deviation over samples, the process CPU seconds per call, the number of
+// timed calls, bytes allocated per call and the args of the last call.
+func timeCalls(ctx context.Context, k attention.Kernel, args []*attention.Args, minTime time.Duration) (mean, sd, cpu float64, calls int, alloc float64, last *attention.Args, err error) {
+	next := 0
+	forward := func() error {
+		last = args[next]
+		if next++; next == len(args) {
+			next = 0
+		}
+		return k.Forward(last)
+	}
 	t0 := time.Now()
-	if err = k.Forward(a); err != nil {
+	if err = forward(); err != nil {
 		return
 	}
 	first := time.Since(t0)
@@ -295,7 +334,7 @@ func timeCalls(ctx context.Context, k attention.Kernel, a *attention.Args, minTi
 		}
 		ts := time.Now()
 		for range per {
-			if err = k.Forward(a); err != nil {
+			if err = forward(); err != nil {
 				return
 			}
 		}
@@ -414,7 +453,8 @@ func writeAttention(w io.Writer, format string, env *Env, threads []int, rs []At
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"kernel", "shape", "batch", "heads", "q_len", "kv_len", "head_dim", "causal", "threads",
 			"skipped", "calls", "mean_s", "sd_s", "gflops", "pct_peak", "cpu_gflops", "pct_cpu_peak", "gbs", "pct_bw", "cpu_gbs", "scratch_bytes",
-			"alloc_bytes_per_call", "max_abs_err", "nmse", "checked_rows", "peer_s", "peer_ratio"})
+			"alloc_bytes_per_call", "max_abs_err", "nmse", "checked_rows", "peer_s", "peer_ratio",
+			"cold_copies", "cold_bytes", "cold_read_gbs", "pct_cold_bw"})
 		g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 		for _, r := range rs {
 			s := r.Shape
@@ -422,7 +462,7 @@ func writeAttention(w io.Writer, format string, env *Env, threads []int, rs []At
 				strconv.Itoa(s.KVLen), strconv.Itoa(s.HeadDim), strconv.FormatBool(s.Causal), strconv.Itoa(r.Threads),
 				r.Skipped, strconv.Itoa(r.Calls), g(r.MeanS), g(r.SdS), g(r.GFLOPS), g(r.PctPeak), g(r.CPUGFLOPS), g(r.PctCPUPeak), g(r.GBs), g(r.PctBW), g(r.CPUGBs),
 				strconv.Itoa(r.ScratchBytes), g(r.AllocBytes), g(r.MaxAbsErr), g(r.NMSE), strconv.Itoa(r.CheckedRows),
-				g(r.PeerS), g(r.PeerRatio)})
+				g(r.PeerS), g(r.PeerRatio), strconv.Itoa(r.ColdCopies), g(r.ColdBytes), g(r.ColdReadGBs), g(r.PctColdBW)})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -447,6 +487,10 @@ func writeAttention(w io.Writer, format string, env *Env, threads []int, rs []At
 			bw, peer := "", ""
 			if r.GBs > 0 {
 				bw = fmt.Sprintf("%.1f (%.0f%%); %.1f/CPU-s", r.GBs, r.PctBW, r.CPUGBs)
+			}
+			if r.ColdCopies > 0 {
+				bw += fmt.Sprintf("; cold: %d copies, %s; stream over them %.1f GB/s, this %.0f%% of it",
+					r.ColdCopies, bytesStr(r.ColdBytes), r.ColdReadGBs, r.PctColdBW)
 			}
 			if r.PeerRatio > 0 {
 				peer = fmt.Sprintf("%.2f", r.PeerRatio)

@@ -12,6 +12,11 @@ type AttentionShape struct {
 	Name                               string
 	Batch, Heads, QLen, KVLen, HeadDim int
 	Causal                             bool
+	// Cold (a decode shape named …-cold) makes the harness rotate through
+	// enough independent copies of K and V that every call reads its KV
+	// cache from DRAM, as the model does when each step walks 24 layers'
+	// caches; see AttentionOptions.ColdBytes.
+	Cold bool `json:",omitempty"`
 }
 
 // FLOP is 4·B·H·Nq·Nk·D (two matrix products), halved for causal masks.
@@ -54,7 +59,7 @@ var DefaultAttentionShapes = []string{"mini-encoder", "mini-self256", "mini-cros
 func AttentionShapeNames() []string {
 	var names []string
 	for _, m := range attentionModels {
-		for _, s := range []string{"encoder", "self256", "cross256", "cross1", "decode1", "decode64", "decode256"} {
+		for _, s := range []string{"encoder", "self256", "cross256", "cross1", "decode1", "decode64", "decode256", "decode256-cold"} {
 			names = append(names, m.name+"-"+s)
 		}
 	}
@@ -75,10 +80,25 @@ func AttentionShapeNames() []string {
 //	<model>-cross1     1 × 64 (one decode step's cross-attention)
 //	<model>-decode<t>  1 × t against a KV cache, t ∈ {1, 64, 256} (any t works)
 //
+// A decode shape (≤ 4 query rows) may end in -cold (mega-decode256-cold):
+// the same call, timed while rotating through independent KV caches so
+// that none is in the CPU caches (AttentionShape.Cold).
+//
 // sweep-N<n>-d<d>[-causal] is one (batch 1, head 1) N×N call with head width d.
 func ParseAttentionShape(name string, grid int) (AttentionShape, error) {
 	if grid <= 0 {
 		grid = 1
+	}
+	if base, ok := strings.CutSuffix(name, "-cold"); ok {
+		s, err := ParseAttentionShape(base, grid)
+		if err != nil {
+			return AttentionShape{Name: name}, fmt.Errorf("attention shape %q: %w", name, err)
+		}
+		if s.Cold || !s.IsDecode() {
+			return AttentionShape{Name: name}, fmt.Errorf("attention shape %q: -cold applies once, and to decode shapes (≤ 4 query rows) only", name)
+		}
+		s.Name, s.Cold = name, true
+		return s, nil
 	}
 	s := AttentionShape{Name: name}
 	if rest, ok := strings.CutPrefix(name, "sweep-N"); ok {
