@@ -1,11 +1,10 @@
 package weights
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -249,7 +248,7 @@ func ConvertFile(ctx context.Context, in, out string, dt DType, opts ConvertOpti
 
 // writePlan writes the tensors of plan as safetensors, atomically, in the
 // order and header form of EncodeSafetensors.
-func writePlan(ctx context.Context, path string, plan []outTensor, meta map[string]string) (err error) {
+func writePlan(ctx context.Context, path string, plan []outTensor, meta map[string]string) error {
 	sort.SliceStable(plan, func(i, j int) bool {
 		si, sj := plan[i].dtype.Size(), plan[j].dtype.Size()
 		if si != sj {
@@ -261,57 +260,28 @@ func writePlan(ctx context.Context, path string, plan []outTensor, meta map[stri
 	if err != nil {
 		return fmt.Errorf("weights: %s: %w", path, err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return writeAtomic(path, func(w io.Writer) error {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(h)))
+		w.Write(n[:])
+		w.Write(h)
+		for _, t := range plan {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b, err := t.bytes()
+			if err != nil {
+				return err
+			}
+			if len(b) != t.size {
+				return fmt.Errorf("tensor %q: %d bytes, want %d", t.name, len(b), t.size)
+			}
+			if _, err = w.Write(b); err != nil {
+				return err
+			}
 		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(len(h)))
-	w.Write(n[:])
-	w.Write(h)
-	for _, t := range plan {
-		if err = ctx.Err(); err != nil {
-			return fmt.Errorf("weights: %s: %w", path, err)
-		}
-		b, err := t.bytes()
-		if err != nil {
-			return err
-		}
-		if len(b) != t.size {
-			return fmt.Errorf("weights: %s: tensor %q: %d bytes, want %d", path, t.name, len(b), t.size)
-		}
-		if _, err = w.Write(b); err != nil {
-			return fmt.Errorf("weights: %s: %w", path, err)
-		}
-	}
-	if err = w.Flush(); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+		return nil
+	})
 }
 
 // safetensorsHeader is the padded JSON header for tensors already in

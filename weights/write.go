@@ -1,8 +1,10 @@
 package weights
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -45,7 +47,10 @@ func WriteSafetensors(path string, tensors []NamedTensor, metadata map[string]st
 	if err != nil {
 		return fmt.Errorf("weights: %s: %w", path, err)
 	}
-	return writeAtomic(path, blob)
+	return writeAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(blob)
+		return err
+	})
 }
 
 // EncodeSafetensors returns the bytes WriteSafetensors would write.
@@ -179,9 +184,10 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// writeAtomic writes data to a temporary file next to path, syncs it,
-// and renames it to path, so readers see the old file or the whole new one.
-func writeAtomic(path string, data []byte) (err error) {
+// writeAtomic has write fill a temporary file next to path (buffered),
+// syncs it, and renames it to path, so readers see the old file or the
+// whole new one; on any error the temporary file is removed.
+func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -193,7 +199,11 @@ func writeAtomic(path string, data []byte) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err = tmp.Write(data); err != nil {
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	if err = write(w); err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	if err = w.Flush(); err != nil {
 		return fmt.Errorf("weights: %s: %w", path, err)
 	}
 	if err = tmp.Chmod(0o644); err != nil {
