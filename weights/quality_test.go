@@ -160,7 +160,7 @@ func TestPrecisionQuality(t *testing.T) {
 			total += len(got)
 			first += f
 			e2e += meanAbsDiff(t, res.Images[0].Image, refs[i].Images[0].Image)
-			img, err := eng.Decode([][]int{want}, false, 1)
+			img, err := eng.Decode(context.Background(), [][]int{want}, false, 1)
 			if err != nil {
 				t.Fatal(err)
 			}

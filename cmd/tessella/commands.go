@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,6 +48,9 @@ func cmdDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *tokPath == "" || *out == "" || fs.NArg() != 0 {
 		return usageError("decode: usage: tessella decode [--model M] --tokens FILE -o OUT.png")
 	}
+	if err := checkOutput(*out, *force); err != nil {
+		return err
+	}
 	b, err := os.ReadFile(*tokPath)
 	if err != nil {
 		return err
@@ -62,7 +66,7 @@ func cmdDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer eng.Close()
-	img, err := eng.Decode(tf.Tokens, *seamless, *scale)
+	img, err := eng.Decode(ctx, tf.Tokens, *seamless, *scale)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *tokPath, err)
 	}
@@ -179,7 +183,7 @@ func inspectPNG(path string, w io.Writer) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	fmt.Fprintf(w, "%s (png)\n", path)
-	for _, k := range slices.Sorted(mapsKeys(meta)) {
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
 		fmt.Fprintf(w, "  %s: %s\n", k, meta[k])
 	}
 	return nil
@@ -214,19 +218,9 @@ func inspectFile(path string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "  %-24s %14d parameters\n", "total", total)
 	if md := f.Metadata(); len(md) > 0 {
-		fmt.Fprintf(w, "  metadata keys: %s\n", strings.Join(slices.Sorted(mapsKeys(md)), ", "))
+		fmt.Fprintf(w, "  metadata keys: %s\n", strings.Join(slices.Sorted(maps.Keys(md)), ", "))
 	}
 	return nil
-}
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // partOf groups a tensor name: "layers.3.glu.fc0.weight" → "layers", a

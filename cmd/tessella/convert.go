@@ -74,6 +74,11 @@ func cmdConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if ost, err := os.Stat(out); err == nil && ost.IsDir() {
 		out = filepath.Join(out, strings.TrimSuffix(filepath.Base(in), filepath.Ext(in))+".safetensors")
 	}
+	if ist, err := os.Stat(in); err == nil {
+		if ost, err := os.Stat(out); err == nil && os.SameFile(ist, ost) {
+			return usageError("convert: %s is the input itself; write the converted file elsewhere", out)
+		}
+	}
 	if err := refuseExisting([]string{out}, *force); err != nil {
 		return err
 	}

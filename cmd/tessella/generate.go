@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -93,12 +92,12 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return usageError("--top-k must be ≥ 0, got %d", *topK)
 		case *grid < 1:
 			return usageError("--grid must be ≥ 1, got %d", *grid)
-		case *grid > 8:
-			return usageError("--grid %d would make %d images; at most 8 (64 images)", *grid, *grid**grid)
+		case *grid > local.MaxGrid:
+			return usageError("--grid %d would make %d images; at most %d", *grid, *grid**grid, local.MaxGrid)
 		case *rng != "go" && *rng != "torch":
 			return usageError("--rng must be go or torch, got %q", *rng)
-		case *scale < 0 || *scale > 16:
-			return usageError("--scale must be between 1 and 16, got %d", *scale)
+		case *scale < 0 || *scale > local.MaxScale:
+			return usageError("--scale must be between 1 and %d (0: the model's default), got %d", local.MaxScale, *scale)
 		case *threads < 0:
 			return usageError("--threads must be ≥ 0, got %d", *threads)
 		case *preview < 0:
@@ -127,7 +126,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if set["seed"] {
 			req.Seed = seed
 		} else if *preview > 0 {
-			s := randomSeed() // the previews' names need the seed before generation
+			s := local.RandomSeed() // the previews' names need the seed before generation
 			req.Seed = &s
 		}
 		req.PreviewEvery = *preview
@@ -151,6 +150,13 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return usageError("--backend must be local or openai, got %q", *backend)
 	}
 
+	// Refuse before the work, not after it: an existing output (without
+	// --force) or a missing folder.
+	for _, p := range []string{*out, *tokOut} {
+		if err := checkOutput(p, *force); err != nil {
+			return err
+		}
+	}
 	bar := newProgress(stderr, *quiet || *ascii)
 	var previewErr error
 	view := &asciiView{w: stderr}
@@ -204,12 +210,26 @@ func refuseFlags(set map[string]bool, names []string, who string) error {
 	return nil
 }
 
-// randomSeed draws a seed from the operating system (a positive int63 like
-// the engine's own).
-func randomSeed() uint64 {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return binary.LittleEndian.Uint64(b[:]) >> 33
+// checkOutput reports a problem with an output path before any work is
+// done: its folder is missing, it is a folder, or it exists and force is
+// off. "" (a generated name) passes.
+func checkOutput(path string, force bool) error {
+	if path == "" {
+		return nil
+	}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s: the folder %s does not exist", path, filepath.Dir(path))
+	}
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil
+	case st.IsDir():
+		return fmt.Errorf("%s is a folder; give a file name, e.g. %s", path, filepath.Join(path, "image.png"))
+	case !force:
+		return fmt.Errorf("%s already exists (use --force to overwrite it)", path)
+	}
+	return nil
 }
 
 // previewStem is the path prefix of the intermediate images: the output's

@@ -190,3 +190,43 @@ func TestTokenizeAndInspect(t *testing.T) {
 		}
 	}
 }
+
+// Outputs are checked before the work: an existing --tokens-out or a
+// missing folder stops generate before it writes anything; trace will not
+// write into a non-empty folder, convert not over its input.
+func TestOutputsCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "tok.json")
+	os.WriteFile(tok, []byte("keep"), 0o644)
+	out := filepath.Join(dir, "g.png")
+	if code, _, stderr := runCLI(t, "generate", "--quiet", "-o", out, "--tokens-out", tok, "cat"); code == 0 || !strings.Contains(stderr, "tok.json already exists") {
+		t.Errorf("existing --tokens-out: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("the image was written although --tokens-out was refused")
+	}
+	if code, _, stderr := runCLI(t, "generate", "--quiet", "-o", filepath.Join(dir, "nodir", "x.png"), "cat"); code == 0 || !strings.Contains(stderr, "does not exist") {
+		t.Errorf("missing folder: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "generate", "--quiet", "-o", dir, "cat"); code == 0 || !strings.Contains(stderr, "is a folder") {
+		t.Errorf("folder as output: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "trace", "--out", dir, "cat"); code == 0 || !strings.Contains(stderr, "not empty") {
+		t.Errorf("trace into a non-empty folder: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "trace", "--temperature", "-1", "--out", filepath.Join(dir, "tr"), "cat"); code != 2 {
+		t.Errorf("trace --temperature -1: exit %d, %q", code, stderr)
+	}
+	zeros := filepath.Join(dir, "zeros.json")
+	b, _ := json.Marshal(map[string]any{"tokens": [][]int{make([]int, 256)}})
+	os.WriteFile(zeros, b, 0o644)
+	if code, _, stderr := runCLI(t, "decode", "--scale", "100000", "--tokens", zeros, "-o", filepath.Join(dir, "d.png")); code == 0 || !strings.Contains(stderr, "scale 100000") {
+		t.Errorf("decode --scale 100000: exit %d, %q", code, stderr)
+	}
+	w := filepath.Join(dir, "w.safetensors")
+	data, _ := os.ReadFile(filepath.Join(engineTestdata, "safetensors", "encoder.safetensors"))
+	os.WriteFile(w, data, 0o644)
+	if code, _, stderr := runCLI(t, "convert", "--dtype", "f16", "--force", w, w); code != 2 || !strings.Contains(stderr, "input itself") {
+		t.Errorf("convert onto its input: exit %d, %q", code, stderr)
+	}
+}

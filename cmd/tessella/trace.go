@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/tessella-ml/tessella/generator/local"
@@ -23,11 +24,27 @@ func cmdTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	supercon := fs.Float64("supercondition", -1, "supercondition factor (-1: the model's default)")
 	every := fs.Int("every", 0, "re-decode the progressive image every K tokens (0: 1/16 of the tokens)")
 	threads := fs.Int("threads", 0, "threads (0: all cores)")
+	force := fs.Bool("force", false, "write into DIR even if it already holds a report")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *out == "" {
 		return usageError("trace: usage: tessella trace [flags] --out DIR PROMPT")
+	}
+	switch {
+	case *temp < 0:
+		return usageError("--temperature must be > 0, got %v", *temp)
+	case *topK < -1:
+		return usageError("--top-k must be ≥ 0 (or -1 for the model's default), got %d", *topK)
+	case *supercon < 0 && *supercon != -1:
+		return usageError("--supercondition must be ≥ 0 (or -1 for the model's default), got %v", *supercon)
+	case *every < 0:
+		return usageError("--every must be ≥ 0, got %d", *every)
+	case *rng != "go" && *rng != "torch":
+		return usageError("--rng must be go or torch, got %q", *rng)
+	}
+	if entries, err := os.ReadDir(*out); err == nil && len(entries) > 0 && !*force {
+		return fmt.Errorf("%s is not empty (use --force to write the report into it)", *out)
 	}
 	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads})
 	if err != nil {

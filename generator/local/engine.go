@@ -66,6 +66,9 @@ func Open(opts Options) (*Engine, error) {
 	if dir == "" {
 		dir = ModelsDir()
 	}
+	if opts.Threads < 0 {
+		return nil, fmt.Errorf("threads %d must be ≥ 0 (0: all cores)", opts.Threads)
+	}
 	e := &Engine{threads: opts.Threads, defaults: Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 1}}
 	var err error
 	if e.modelOpts, err = modelOptions(opts); err != nil {
@@ -172,8 +175,15 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// randomSeed draws a seed from the operating system.
-func randomSeed() uint64 {
+// Limits on what one call may ask for: the grid side (G² images) and the
+// nearest-neighbour enlargement.
+const (
+	MaxGrid  = 8
+	MaxScale = 16
+)
+
+// RandomSeed draws a seed from the operating system.
+func RandomSeed() uint64 {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return binary.LittleEndian.Uint64(b[:]) >> 33 // small enough to type back; > 0 like min-dalle's seeds
@@ -202,7 +212,13 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	if req.Scale > 0 {
 		scale = req.Scale
 	}
-	seed := randomSeed()
+	if req.Scale < 0 || req.Scale > MaxScale {
+		return nil, generator.Invalid("scale", "scale %d outside [1, %d]", req.Scale, MaxScale)
+	}
+	if req.Grid > MaxGrid {
+		return nil, generator.Invalid("grid", "grid %d: at most %d (%d images)", req.Grid, MaxGrid, MaxGrid*MaxGrid)
+	}
+	seed := RandomSeed()
 	if req.Seed != nil {
 		seed = *req.Seed
 	}
@@ -254,7 +270,7 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 			if g == 1 {
 				partial = partial[:1] // separate images: preview the first
 			}
-			preview, stepErr = e.compose(partial, g, req.Seamless, scale)
+			preview, stepErr = e.compose(ctx, partial, g, req.Seamless, scale)
 		}
 		progress("decode", i+1, cfg.ImageTokens, preview, toks)
 	})
@@ -268,14 +284,14 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	progress("vqgan", 0, 1, nil, tokens)
 	res := &generator.Result{Seed: seed, Tokens: tokens, Created: start}
 	if g > 1 {
-		img, err := e.compose(tokens, g, req.Seamless, scale)
+		img, err := e.compose(ctx, tokens, g, req.Seamless, scale)
 		if err != nil {
 			return nil, err
 		}
 		res.Images = []generator.Image{{Image: img}}
 	} else {
 		for _, t := range tokens {
-			img, err := e.compose([][]int{t}, 1, false, scale)
+			img, err := e.compose(ctx, [][]int{t}, 1, false, scale)
 			if err != nil {
 				return nil, err
 			}
@@ -300,13 +316,26 @@ var Version = "dev"
 
 // compose decodes g² token rows into one image (a grid, or one seamless
 // map) and enlarges it by scale.
-func (e *Engine) compose(tokens [][]int, g int, seamless bool, scale int) (image.Image, error) {
+// ctx is checked between the images of a grid.
+func (e *Engine) compose(ctx context.Context, tokens [][]int, g int, seamless bool, scale int) (image.Image, error) {
 	var img *image.RGBA
 	var err error
-	if g == 1 && len(tokens) == 1 {
+	switch {
+	case g == 1 && len(tokens) == 1:
 		img, err = e.model.Image(tokens[0])
-	} else {
-		img, err = e.model.GridImage(tokens, g, seamless)
+	case seamless:
+		img, err = e.model.GridImage(tokens, g, true)
+	default:
+		imgs := make([]*image.RGBA, len(tokens))
+		for i, t := range tokens {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if imgs[i], err = e.model.Image(t); err != nil {
+				return nil, fmt.Errorf("image %d: %w", i, err)
+			}
+		}
+		img, err = model.Grid(imgs, g)
 	}
 	if err != nil {
 		return nil, err
@@ -316,10 +345,19 @@ func (e *Engine) compose(tokens [][]int, g int, seamless bool, scale int) (image
 
 // Decode turns image-token rows back into one image: a single row is one
 // image, g² rows a grid (column-major, as generation lays them out).
-func (e *Engine) Decode(tokens [][]int, seamless bool, scale int) (image.Image, error) {
+func (e *Engine) Decode(ctx context.Context, tokens [][]int, seamless bool, scale int) (image.Image, error) {
 	cfg := e.model.Config
 	if len(tokens) == 0 {
 		return nil, errors.New("decode: no token rows")
+	}
+	if len(tokens) > MaxGrid*MaxGrid {
+		return nil, fmt.Errorf("decode: %d token rows; at most %d (a %d×%d grid)", len(tokens), MaxGrid*MaxGrid, MaxGrid, MaxGrid)
+	}
+	if scale < 0 || scale > MaxScale {
+		return nil, fmt.Errorf("decode: scale %d outside [1, %d]", scale, MaxScale)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	g := 1
 	for g*g < len(tokens) {
@@ -343,7 +381,7 @@ func (e *Engine) Decode(tokens [][]int, seamless bool, scale int) (image.Image, 
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.compose(tokens, g, seamless, scale)
+	return e.compose(ctx, tokens, g, seamless, scale)
 }
 
 // sampleParam guesses which sampling field an invalid option came from.

@@ -176,7 +176,7 @@ func TestGenerateDeterministicAndDecodeRoundTrip(t *testing.T) {
 	if a.Metadata["seed"] != "42" || a.Metadata["prompt"] != "a red star" {
 		t.Errorf("metadata %v", a.Metadata)
 	}
-	img, err := eng.Decode(a.Tokens, false, 0)
+	img, err := eng.Decode(context.Background(), a.Tokens, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,13 +211,28 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 	if _, err := eng.Generate(ctx, &generator.Request{Prompt: "x"}); err == nil {
 		t.Error("cancelled context: no error")
 	}
+	if _, err := eng.Decode(ctx, [][]int{make([]int, 256)}, false, 1); err == nil {
+		t.Error("decode with a cancelled context: no error")
+	}
+	for _, scale := range []int{-1, MaxScale + 1} {
+		if _, err := eng.Decode(context.Background(), [][]int{make([]int, 256)}, false, scale); err == nil {
+			t.Errorf("decode scale %d accepted", scale)
+		}
+		if _, err := eng.Generate(context.Background(), &generator.Request{Prompt: "x", Scale: scale}); err == nil {
+			t.Errorf("generate scale %d accepted", scale)
+		}
+	}
+	if _, err := Open(Options{Model: "tiny-random", Threads: -2}); err == nil {
+		t.Error("negative threads accepted")
+	}
 	for name, toks := range map[string][][]int{
 		"empty":        nil,
 		"not square":   {make([]int, 256), make([]int, 256)},
 		"short row":    {make([]int, 10)},
 		"out of range": {slices.Repeat([]int{5000}, 256)},
+		"too many":     slices.Repeat([][]int{make([]int, 256)}, 81),
 	} {
-		if _, err := eng.Decode(toks, false, 1); err == nil || !strings.Contains(err.Error(), "decode") {
+		if _, err := eng.Decode(context.Background(), toks, false, 1); err == nil || !strings.Contains(err.Error(), "decode") {
 			t.Errorf("decode %s: %v", name, err)
 		}
 	}
