@@ -188,24 +188,7 @@ func TestLayerNormFast(t *testing.T) {
 			b[i] = float32(r.NormFloat64())
 			abs += math.Abs(float64(x[i]))
 		}
-		s, sp := vec.Sum64(x), vec.Sum64Plain(x)
-		if math.Abs(s-sp) > 1e-12*(1+abs) {
-			t.Fatalf("n=%d: sum %g, plain %g", n, s, sp)
-		}
-		mean := sp / float64(max(n, 1))
-		q, qp := vec.SumSqDev64(x, mean), vec.SumSqDev64Plain(x, mean)
-		if math.Abs(q-qp) > 1e-12*(1+qp) {
-			t.Fatalf("n=%d: Σ(x−mean)² %g, plain %g", n, q, qp)
-		}
-		inv := 1 / math.Sqrt(qp/float64(max(n, 1))+1e-5)
-		got, want := make([]float32, n), make([]float32, n)
-		normAffine(got, x, w, b, mean, inv)
-		normAffinePlain(want, x, w, b, mean, inv)
-		for i := range got {
-			if got[i] != want[i] { // same mean and inv: bit-exact
-				t.Fatalf("n=%d i=%d: normAffine %g, plain %g", n, i, got[i], want[i])
-			}
-		}
+		mean, inv := checkLayerNormPieces(t, x, w, b, abs)
 		// In place, and the whole layerNorm against a float64 LayerNorm
 		// (width 0 has no rows).
 		if n == 0 {
@@ -223,6 +206,34 @@ func TestLayerNormFast(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkLayerNormPieces compares the LayerNorm kernels with the plain loops
+// on one row (abs = Σ|x|): the statistics within 1e-12 relative, normAffine
+// bit-exact given the same mean and inv (NaN matches NaN). It returns the
+// plain mean and 1/√(var + 1e-5).
+func checkLayerNormPieces(t *testing.T, x, w, b []float32, abs float64) (mean, inv float64) {
+	t.Helper()
+	n := len(x)
+	s, sp := vec.Sum64(x), vec.Sum64Plain(x)
+	if math.Abs(s-sp) > 1e-12*(1+abs) {
+		t.Fatalf("n=%d: sum %g, plain %g", n, s, sp)
+	}
+	mean = sp / float64(max(n, 1))
+	q, qp := vec.SumSqDev64(x, mean), vec.SumSqDev64Plain(x, mean)
+	if math.Abs(q-qp) > 1e-12*(1+qp) {
+		t.Fatalf("n=%d: Σ(x−mean)² %g, plain %g", n, q, qp)
+	}
+	inv = 1 / math.Sqrt(qp/float64(max(n, 1))+1e-5)
+	got, want := make([]float32, n), make([]float32, n)
+	normAffine(got, x, w, b, mean, inv)
+	normAffinePlain(want, x, w, b, mean, inv)
+	for i := range got {
+		if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+			t.Fatalf("n=%d i=%d: normAffine %g, plain %g", n, i, got[i], want[i])
+		}
+	}
+	return mean, inv
 }
 
 // FuzzLayerNormPieces checks the LayerNorm kernels against the plain loops
@@ -245,23 +256,6 @@ func FuzzLayerNormPieces(f *testing.F) {
 			b[i] = float32(r.NormFloat64())
 			abs += math.Abs(float64(x[i]))
 		}
-		s, sp := vec.Sum64(x), vec.Sum64Plain(x)
-		if math.Abs(s-sp) > 1e-12*(1+abs) {
-			t.Fatalf("n=%d: sum %g, plain %g", n, s, sp)
-		}
-		mean := sp / float64(max(n, 1))
-		q, qp := vec.SumSqDev64(x, mean), vec.SumSqDev64Plain(x, mean)
-		if math.Abs(q-qp) > 1e-12*(1+qp) {
-			t.Fatalf("n=%d: Σ(x−mean)² %g, plain %g", n, q, qp)
-		}
-		inv := 1 / math.Sqrt(qp/float64(max(n, 1))+1e-5)
-		got, want := make([]float32, n), make([]float32, n)
-		normAffine(got, x, w, b, mean, inv)
-		normAffinePlain(want, x, w, b, mean, inv)
-		for i := range got {
-			if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
-				t.Fatalf("n=%d i=%d: normAffine %g, plain %g", n, i, got[i], want[i])
-			}
-		}
+		checkLayerNormPieces(t, x, w, b, abs)
 	})
 }
