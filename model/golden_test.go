@@ -2,11 +2,8 @@ package model
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -14,66 +11,44 @@ import (
 	"testing"
 
 	"github.com/tessella-ml/tessella/model/vqgan"
+	"github.com/tessella-ml/tessella/weights"
 )
 
 // The goldens are written by training/reference_model.py (an independent
 // PyTorch implementation, cross-checked against min-dalle's own modules).
 
 type stTensor struct {
-	dtype string
 	shape []int
 	f32   []float32
-	i64   []int64
+	i64   []int
 }
 
 // readST reads the F32 and I64 tensors of a safetensors file.
 func readST(t *testing.T, path string) (map[string]stTensor, map[string]string) {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	f, err := weights.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := binary.LittleEndian.Uint64(raw)
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(raw[8:8+n], &header); err != nil {
-		t.Fatal(err)
-	}
-	data := raw[8+n:]
-	out, meta := map[string]stTensor{}, map[string]string{}
-	for name, msg := range header {
-		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &meta); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		var info struct {
-			Dtype   string `json:"dtype"`
-			Shape   []int  `json:"shape"`
-			Offsets [2]int `json:"data_offsets"`
-		}
-		if err := json.Unmarshal(msg, &info); err != nil {
-			t.Fatal(err)
-		}
-		b := data[info.Offsets[0]:info.Offsets[1]]
-		ts := stTensor{dtype: info.Dtype, shape: info.Shape}
-		switch info.Dtype {
-		case "F32":
-			ts.f32 = make([]float32, len(b)/4)
-			for i := range ts.f32 {
-				ts.f32[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-			}
-		case "I64":
-			ts.i64 = make([]int64, len(b)/8)
-			for i := range ts.i64 {
-				ts.i64[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
-			}
+	t.Cleanup(func() { f.Close() })
+	out := map[string]stTensor{}
+	for _, name := range f.Names() {
+		ten, _ := f.Tensor(name)
+		ts := stTensor{shape: ten.Shape}
+		switch ten.DType {
+		case weights.F32:
+			ts.f32, err = ten.Float32()
+		case weights.I64:
+			ts.i64, err = ten.Ints()
 		default:
-			t.Fatalf("%s: %s: unsupported dtype %s", path, name, info.Dtype)
+			t.Fatalf("%s: %s: unsupported dtype %s", path, name, ten.DType)
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 		out[name] = ts
 	}
-	return out, meta
+	return out, f.Metadata()
 }
 
 type golden struct {
@@ -121,11 +96,7 @@ func (gd *golden) ints(t *testing.T, name string) ([]int, []int) {
 	if !ok || ts.i64 == nil {
 		t.Fatalf("golden has no int64 tensor %s", name)
 	}
-	out := make([]int, len(ts.i64))
-	for i, v := range ts.i64 {
-		out[i] = int(v)
-	}
-	return out, ts.shape
+	return ts.i64, ts.shape
 }
 
 func (gd *golden) text(t *testing.T) [][]int {

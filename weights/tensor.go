@@ -136,3 +136,27 @@ func (t *Tensor) Dense() (d *tensor.Dense, err error) {
 	}
 	return tensor.New(tensor.WithShape(t.Shape...), tensor.WithBacking(data)), nil
 }
+
+// Ints returns an integer tensor (I64, I32, I16, I8, U8, BOOL) as ints, a
+// fresh slice in row-major order.
+func (t *Tensor) Ints() ([]int, error) {
+	b := t.Bytes()
+	out := make([]int, t.numel)
+	for i := range out {
+		switch t.DType {
+		case I64:
+			out[i] = int(int64(binary.LittleEndian.Uint64(b[8*i:])))
+		case I32:
+			out[i] = int(int32(binary.LittleEndian.Uint32(b[4*i:])))
+		case I16:
+			out[i] = int(int16(binary.LittleEndian.Uint16(b[2*i:])))
+		case I8:
+			out[i] = int(int8(b[i]))
+		case U8, BOOL:
+			out[i] = int(b[i])
+		default:
+			return nil, fmt.Errorf("weights: %s: tensor %q is %s, not an integer tensor", t.path, t.Name, t.DType)
+		}
+	}
+	return out, nil
+}

@@ -720,3 +720,29 @@ func TestPTInsertionOrder(t *testing.T) {
 		t.Errorf("half vector: %v", v)
 	}
 }
+
+func TestInts(t *testing.T) {
+	data, err := EncodeSafetensors([]NamedTensor{
+		{Name: "a", DType: I64, Shape: []int{3}, Raw: []byte{255, 255, 255, 255, 255, 255, 255, 255, 2, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0}},
+		{Name: "b", DType: U8, Shape: []int{2}, Raw: []byte{200, 1}},
+		{Name: "f", Shape: []int{1}, Data: []float32{1}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenBytes("ints", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]int{"a": {-1, 2, 7}, "b": {200, 1}} {
+		ten, _ := f.Tensor(name)
+		got, err := ten.Ints()
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: %v, %v; want %v", name, got, err, want)
+		}
+	}
+	ten, _ := f.Tensor("f")
+	if _, err := ten.Ints(); err == nil {
+		t.Error("F32 tensor read as ints")
+	}
+}

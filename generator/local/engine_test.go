@@ -39,14 +39,9 @@ func (g golden) ints(t *testing.T, name string) [][]int {
 	if !ok {
 		t.Fatalf("golden lacks %s", name)
 	}
-	b := ten.Bytes()
-	vals := make([]int, len(b)/8)
-	for i := range vals {
-		var v uint64
-		for k := 7; k >= 0; k-- {
-			v = v<<8 | uint64(b[8*i+k])
-		}
-		vals[i] = int(int64(v))
+	vals, err := ten.Ints()
+	if err != nil {
+		t.Fatal(err)
 	}
 	cols := ten.Shape[len(ten.Shape)-1]
 	var rows [][]int
