@@ -376,6 +376,14 @@ def to_uint8(raw):
 # ---------------------------------------------------------------------------------------
 # Transformer (min-dalle names)
 
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm computed in float32 whatever its input (bf16 under CPU autocast, where
+    PyTorch 1.13 would refuse a bf16 input with fp32 weights); same state-dict names."""
+
+    def forward(self, x):
+        return F.layer_norm(x.float(), self.normalized_shape, self.weight, self.bias, self.eps)
+
+
 class Attention(nn.Module):
     def __init__(self, e, heads):
         super().__init__()
@@ -400,8 +408,8 @@ class Attention(nn.Module):
 class GLU(nn.Module):
     def __init__(self, e, g, eps):
         super().__init__()
-        self.ln0 = nn.LayerNorm(e, eps=eps)
-        self.ln1 = nn.LayerNorm(g, eps=eps)
+        self.ln0 = LayerNorm(e, eps=eps)
+        self.ln1 = LayerNorm(g, eps=eps)
         self.fc0 = nn.Linear(e, g, bias=False)
         self.fc1 = nn.Linear(e, g, bias=False)
         self.fc2 = nn.Linear(g, e, bias=False)
@@ -415,9 +423,9 @@ class EncoderLayer(nn.Module):
     def __init__(self, c):
         super().__init__()
         e, eps = c["width"], c["layer_norm_eps"]
-        self.pre_self_attn_layer_norm = nn.LayerNorm(e, eps=eps)
+        self.pre_self_attn_layer_norm = LayerNorm(e, eps=eps)
         self.self_attn = Attention(e, c["heads"])
-        self.self_attn_layer_norm = nn.LayerNorm(e, eps=eps)
+        self.self_attn_layer_norm = LayerNorm(e, eps=eps)
         self.glu = GLU(e, c["glu"], eps)
 
     def forward(self, x, bias):
@@ -430,12 +438,12 @@ class DecoderLayer(nn.Module):
     def __init__(self, c):
         super().__init__()
         e, eps = c["width"], c["layer_norm_eps"]
-        self.pre_self_attn_layer_norm = nn.LayerNorm(e, eps=eps)
+        self.pre_self_attn_layer_norm = LayerNorm(e, eps=eps)
         self.self_attn = Attention(e, c["heads"])
-        self.self_attn_layer_norm = nn.LayerNorm(e, eps=eps)
-        self.pre_encoder_attn_layer_norm = nn.LayerNorm(e, eps=eps)
+        self.self_attn_layer_norm = LayerNorm(e, eps=eps)
+        self.pre_encoder_attn_layer_norm = LayerNorm(e, eps=eps)
         self.encoder_attn = Attention(e, c["heads"])
-        self.encoder_attn_layer_norm = nn.LayerNorm(e, eps=eps)
+        self.encoder_attn_layer_norm = LayerNorm(e, eps=eps)
         self.glu = GLU(e, c["glu"], eps)
 
     def forward(self, x, enc, self_bias, cross_bias):
@@ -453,9 +461,9 @@ class Encoder(nn.Module):
         e = c["width"]
         self.embed_tokens = nn.Embedding(c["text_vocab"], e)
         self.embed_positions = nn.Embedding(c["text_len"], e)
-        self.layernorm_embedding = nn.LayerNorm(e, eps=c["layer_norm_eps"])
+        self.layernorm_embedding = LayerNorm(e, eps=c["layer_norm_eps"])
         self.layers = nn.ModuleList([EncoderLayer(c) for _ in range(c["encoder_layers"])])
-        self.final_ln = nn.LayerNorm(e, eps=c["layer_norm_eps"])
+        self.final_ln = LayerNorm(e, eps=c["layer_norm_eps"])
 
     def forward(self, text):
         """text (B,T) int64 → (B,T,E); keys equal to text_pad are masked."""
@@ -474,9 +482,9 @@ class Decoder(nn.Module):
         e = c["width"]
         self.embed_tokens = nn.Embedding(c["image_vocab"] + 1, e)
         self.embed_positions = nn.Embedding(c["image_tokens"], e)
-        self.layernorm_embedding = nn.LayerNorm(e, eps=c["layer_norm_eps"])
+        self.layernorm_embedding = LayerNorm(e, eps=c["layer_norm_eps"])
         self.layers = nn.ModuleList([DecoderLayer(c) for _ in range(c["decoder_layers"])])
-        self.final_ln = nn.LayerNorm(e, eps=c["layer_norm_eps"])
+        self.final_ln = LayerNorm(e, eps=c["layer_norm_eps"])
         self.lm_head = nn.Linear(e, c["image_vocab"] + 1, bias=False)
 
     def forward(self, prev, enc, text):

@@ -73,6 +73,16 @@ def make_tokens(run, device, force=False):
     return out["train"], out["heldout"], ck
 
 
+def cpu_has_bf16():
+    """True when /proc/cpuinfo lists AVX512-BF16 or AMX-BF16 (oneDNN's fast bf16 matmuls)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def text_batch(tok, scenes, sel, rng, length, empty_p, train):
     rows = []
     for i in sel:
@@ -157,6 +167,9 @@ def main():
                     help="encoder layers = decoder layers")
     ap.add_argument("--text-len", type=int, default=dm.TF_CONFIG["text_len"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--amp", default="auto", choices=["auto", "bf16", "off"],
+                    help="bf16 autocast for the training step (weights and optimizer stay fp32); "
+                         "auto: on for a CPU with AVX512-BF16/AMX (4.8x faster per step here), off on GPU")
     ap.add_argument("--ckpt-every", type=float, default=300, help="seconds between checkpoints")
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--val-every", type=int, default=250)
@@ -175,6 +188,7 @@ def main():
 
     dm.setup_threads(args.threads)
     device = dm.pick_device()
+    amp = args.amp == "bf16" or (args.amp == "auto" and str(device) == "cpu" and cpu_has_bf16())
     torch.manual_seed(args.seed)
     tok = dm.Tokenizer(args.run)
     if args.eval:
@@ -207,8 +221,8 @@ def main():
         opt.load_state_dict(ck["opt"])
         step, logs = ck["step"], ck["logs"]
         log_print("resumed from %s at step %d" % (ckpt_path, step))
-    log_print("transformer %s: %d params, device %s, threads %d, %d train / %d held-out sequences" % (
-        json.dumps(cfg), dm.param_count(model), device, torch.get_num_threads(), len(train_tok), len(held_tok)))
+    log_print("transformer %s: %d params, device %s, threads %d, bf16 autocast %s, %d train / %d held-out sequences" % (
+        json.dumps(cfg), dm.param_count(model), device, torch.get_num_threads(), amp, len(train_tok), len(held_tok)))
 
     # fixed validation set: held-out split, full captions
     vrng = random.Random(12345)
@@ -260,8 +274,9 @@ def main():
         lr = dm.cosine_lr(step, args.steps, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
-        logits = model(text, shifted(target))
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            logits = model(text, shifted(target))
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

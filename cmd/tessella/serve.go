@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 
@@ -57,6 +58,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "tessella: serving %s on http://%s (OpenAI base URL http://%s/v1)\n", eng.Name(), *addr, *addr)
-	return srv.ListenAndServe(ctx)
+	// Listen here rather than in ListenAndServe so that the address printed is
+	// the one bound (":0" picks a free port).
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	bound := ln.Addr().String()
+	fmt.Fprintf(stderr, "tessella: serving %s on http://%s (OpenAI base URL http://%s/v1)\n", eng.Name(), bound, bound)
+	return srv.Serve(ctx, ln)
 }
