@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tessella-ml/tessella/generator"
 	"github.com/tessella-ml/tessella/model"
 )
 
@@ -141,12 +142,22 @@ func (t *Trace) CrossCentroid(j int) (x, y float64) {
 	return x / sum, y / sum
 }
 
+// writeFile writes one file of the report atomically (a synced temporary
+// file renamed into place): an interrupted trace leaves whole files or none.
+// The report folder was checked (new, empty or --force) before the work.
+func writeFile(path string, data []byte) error {
+	if err := generator.WriteFileAtomic(path, data, true); err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	return nil
+}
+
 func savePNG(path string, img image.Image) error {
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
 		return fmt.Errorf("trace: %s: %w", path, err)
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	return writeFile(path, buf.Bytes())
 }
 
 // Write writes the report into dir: index.html and the files of Files().
@@ -175,8 +186,8 @@ func (t *Trace) Write(ctx context.Context, m *model.Model, dir string) error {
 	if err := writeGIF(&gbuf, t.Frames, max(1, 256/t.Image.Rect.Dx())); err != nil {
 		return fmt.Errorf("trace: %s: %w", FileGIF, err)
 	}
-	if err := os.WriteFile(path(FileGIF), gbuf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("trace: %w", err)
+	if err := writeFile(path(FileGIF), gbuf.Bytes()); err != nil {
+		return err
 	}
 
 	// Most used codes, each decoded alone as a codeTile×codeTile map.
@@ -325,7 +336,7 @@ func (t *Trace) writeJSON(path string) error {
 	if err != nil {
 		return fmt.Errorf("trace: %s: %w", path, err)
 	}
-	return os.WriteFile(path, b, 0o644)
+	return writeFile(path, b)
 }
 
 type htmlToken struct {
@@ -389,7 +400,7 @@ func (t *Trace) writeHTML(path string, uses []CodeUse) error {
 	if err := reportTemplate.Execute(&buf, data); err != nil {
 		return fmt.Errorf("trace: %s: %w", path, err)
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	return writeFile(path, buf.Bytes())
 }
 
 var reportTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>

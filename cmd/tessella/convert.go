@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tessella-ml/tessella/generator"
 	"github.com/tessella-ml/tessella/generator/local"
 	"github.com/tessella-ml/tessella/weights"
 )
@@ -119,18 +120,35 @@ func convertModelDir(ctx context.Context, in, out string, dt weights.DType, opts
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}
+	// Everything is written into a scratch folder inside OUT and renamed into
+	// place only when every file is whole: a failure (a bad tensor, a full
+	// disk, Ctrl-C) leaves OUT as it was.
+	stage, err := os.MkdirTemp(out, ".convert-")
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	staged := func(dst string) string { return filepath.Join(stage, filepath.Base(dst)) }
 	for _, j := range jobs {
-		if err := weights.ConvertFile(ctx, j.src, j.dst, dt, opts); err != nil {
+		if err := weights.ConvertFile(ctx, j.src, staged(j.dst), dt, opts); err != nil {
 			return err
 		}
-		logf("%s → %s (%s, %s)", j.src, j.dst, strings.ToLower(string(dt)), fileSize(j.dst))
+		logf("%s → %s (%s, %s)", j.src, j.dst, strings.ToLower(string(dt)), fileSize(staged(j.dst)))
 	}
 	for _, j := range copies {
 		b, err := os.ReadFile(j.src)
 		if err != nil {
 			return fmt.Errorf("convert: %w", err)
 		}
-		if err := os.WriteFile(j.dst, b, 0o644); err != nil {
+		if err := generator.WriteFileAtomic(staged(j.dst), b, false); err != nil {
+			return fmt.Errorf("convert: %w", err)
+		}
+	}
+	if err := refuseExisting(dsts, force); err != nil { // anything that appeared meanwhile
+		return err
+	}
+	for _, d := range dsts {
+		if err := os.Rename(staged(d), d); err != nil {
 			return fmt.Errorf("convert: %w", err)
 		}
 	}

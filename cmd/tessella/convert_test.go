@@ -71,6 +71,48 @@ func TestCmdConvertModelDir(t *testing.T) {
 	}
 }
 
+// A folder whose last weight file is damaged converts to nothing: the
+// outputs of the earlier files are not left behind, nor is the scratch folder.
+func TestCmdConvertModelDirAllOrNothing(t *testing.T) {
+	src := t.TempDir()
+	for _, name := range []string{"config.json", "decoder.safetensors", "detoker.safetensors", "encoder.safetensors", "merges.txt", "vocab.json"} {
+		b, err := os.ReadFile(filepath.Join(engineTestdata, "safetensors", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "detoker.safetensors" {
+			b = b[:len(b)/2]
+		}
+		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "f16")
+	var stdout, stderr bytes.Buffer
+	if err := cmdConvert(context.Background(), []string{src, out, "--dtype", "f16"}, &stdout, &stderr); err == nil {
+		t.Fatal("a truncated detoker.safetensors converted")
+	}
+	left, _ := os.ReadDir(out)
+	for _, e := range left {
+		t.Errorf("left behind in OUT: %s", e.Name())
+	}
+	// The same folder, whole, converts and leaves only the six outputs.
+	b, _ := os.ReadFile(filepath.Join(engineTestdata, "safetensors", "detoker.safetensors"))
+	if err := os.WriteFile(filepath.Join(src, "detoker.safetensors"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmdConvert(context.Background(), []string{src, out, "--dtype", "f16"}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if left, _ := os.ReadDir(out); len(left) != 6 {
+		var names []string
+		for _, e := range left {
+			names = append(names, e.Name())
+		}
+		t.Errorf("OUT holds %v, want the six outputs", names)
+	}
+}
+
 func TestCmdConvertFile(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(engineTestdata, "pt", "vqgan", "detoker.pt")
