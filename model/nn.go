@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/tessella-ml/tessella/internal/vec"
 	"math"
+	"runtime"
 	"slices"
 
 	"github.com/tessella-ml/tessella/internal/matmul"
@@ -17,6 +18,9 @@ type loader struct {
 	src   Source
 	dtype matmul.DType // precision of the Linear weights (dtype.go)
 	err   error
+	// dropped counts the bytes of weights packed since the last collection
+	// (see release).
+	dropped int
 }
 
 // tensor returns the tensor name, which must exist with exactly shape.
@@ -80,7 +84,29 @@ func (ld *loader) linear(name string, out, in int) *matmul.Linear {
 	if w == nil {
 		return nil
 	}
-	return matmul.NewLinearDType(ld.dtype, w, out, in)
+	lin := matmul.NewLinearDType(ld.dtype, w, out, in)
+	if !lin.KeepsSource() {
+		ld.release(name, len(w))
+	}
+	return lin
+}
+
+// release tells the source that the weight name (n values) was copied into
+// a packed Linear: a Releaser (a mapped file) drops its pages. A source that
+// made a fresh slice for it (random weights, a dtype conversion) leaves that
+// much garbage on the heap; a collection after every 64 MiB of it keeps the
+// load's peak near the model's own size instead of up to twice it (Go's
+// default GOGC lets the heap double before collecting; the weights hold no
+// pointers, so a collection costs little).
+func (ld *loader) release(name string, n int) {
+	if r, ok := ld.src.(Releaser); ok {
+		r.Release(name)
+	}
+	ld.dropped += 4 * n
+	if ld.dropped >= 64<<20 {
+		runtime.GC()
+		ld.dropped = 0
+	}
 }
 
 // layerNorm is nn.LayerNorm(width): per row, (x − mean)/√(var + ε)·w + b

@@ -13,3 +13,12 @@ type Source interface {
 	// already is float32) and its shape. A missing name is an error.
 	Float32(name string) (data []float32, shape []int, err error)
 }
+
+// Releaser is implemented by sources that can give back a tensor's memory
+// once the model has copied it into a format of its own (package weights:
+// the mapped pages of the file). The model calls Release for every weight it
+// packs and does not reference afterwards. It is a hint, not a free: the
+// tensor must stay readable.
+type Releaser interface {
+	Release(name string)
+}

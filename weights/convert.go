@@ -370,6 +370,9 @@ func NewCast(f *File, dt DType, opts ConvertOptions) (*Cast, error) {
 // Has reports whether the file holds the tensor.
 func (c *Cast) Has(name string) bool { return c.f.Has(name) }
 
+// Release passes the hint on to the file (see File.Release).
+func (c *Cast) Release(name string) { c.f.Release(name) }
+
 // Names lists the file's tensors.
 func (c *Cast) Names() []string { return c.f.Names() }
 

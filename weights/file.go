@@ -260,3 +260,28 @@ func (f *File) Shape(name string) ([]int, bool) {
 
 // Shape returns a tensor's shape, the prefix stripped from name.
 func (v *View) Shape(name string) ([]int, bool) { return v.f.Shape(v.prefix + name) }
+
+// Release tells the File that the caller has copied the tensor name into a
+// format of its own (the engine packs every Linear weight) and will not read
+// it again soon: where the file is memory-mapped, the pages that hold only
+// that tensor are handed back to the system (madvise MADV_DONTNEED), so a
+// loaded model does not keep both the file's pages and its packed copy
+// resident (measured on DALL·E Mini's shapes in fp32: 2.9 GB resident after
+// loading without it, 1.5 GB with it). It is a hint: the tensor stays
+// readable, its pages read from the file again if touched, so slices that
+// alias it read the file's values — a write made into the private mapping
+// through such a slice is dropped. An unknown name or a File that is not
+// mapped is ignored. Release implements model.Releaser.
+func (f *File) Release(name string) {
+	t, ok := f.byName[name]
+	if !ok || f.unmap == nil || t.strides != nil {
+		return
+	}
+	dropPages(t.data)
+	if t.q8 != nil {
+		dropPages(t.q8.scale.data)
+	}
+}
+
+// Release is File.Release for the view's full name.
+func (v *View) Release(name string) { v.f.Release(v.prefix + name) }

@@ -5,6 +5,7 @@ package weights
 import (
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // mapFile maps the whole file copy-on-write (MAP_PRIVATE, read and write):
@@ -21,4 +22,22 @@ func mapFile(f *os.File, size int64) (data []byte, unmap func() error, ok bool) 
 		return nil, nil, false
 	}
 	return b, func() error { return syscall.Munmap(b) }, true
+}
+
+// dropPages tells the kernel that the whole pages inside b (a part of a
+// mapping made by mapFile) are not needed now (madvise MADV_DONTNEED). For a
+// private file mapping that was never written the pages are read from the
+// file again if touched, so this frees memory and changes no value.
+func dropPages(b []byte) {
+	page := os.Getpagesize()
+	if len(b) < page {
+		return
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := int((uintptr(page) - start%uintptr(page)) % uintptr(page))
+	hi := lo + (len(b)-lo)/page*page
+	if hi-lo < page {
+		return
+	}
+	_ = syscall.Madvise(b[lo:hi], syscall.MADV_DONTNEED)
 }

@@ -383,6 +383,46 @@ func TestPrivateMapping(t *testing.T) {
 	}
 }
 
+// Release hands back a mapped tensor's pages and the tensor still reads the
+// file's values; unknown names and in-memory files are ignored.
+func TestRelease(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.safetensors")
+	big := make([]float32, 64<<10) // 256 KiB: many whole pages
+	for i := range big {
+		big[i] = float32(i) * 0.5
+	}
+	small := []float32{1, 2, 3}
+	if err := WriteSafetensors(path, []NamedTensor{{Name: "big", Shape: []int{len(big)}, Data: big},
+		{Name: "small", Shape: []int{3}, Data: small}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v, _, _ := f.Float32("big")
+	w, _, _ := f.Float32("small")
+	f.Release("big")
+	f.Release("small")
+	f.Release("no such tensor")
+	f.Sub("b").Release("ig")
+	if !slices.Equal(v, big) || !slices.Equal(w, small) {
+		t.Fatal("values changed after Release")
+	}
+	if again, _, _ := f.Float32("big"); !slices.Equal(again, big) {
+		t.Fatal("Float32 after Release differs")
+	}
+	m, err := OpenBytes("mem", readFile(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Release("big")
+	if x, _, _ := m.Float32("big"); !slices.Equal(x, big) {
+		t.Fatal("in-memory file changed after Release")
+	}
+}
+
 // TestWriter round-trips the golden tensors through WriteSafetensors and
 // checks determinism, alignment and the atomic write.
 func TestWriter(t *testing.T) {

@@ -68,6 +68,11 @@ func packPanel(dst, w []float32, j0, rows, k, nr int) {
 	}
 }
 
+// KeepsSource reports whether the Linear still references the slice it was
+// made from (the Gonum tier, or an empty weight); otherwise it multiplies by
+// its own packed or quantised copy and the caller may let the slice go.
+func (l *Linear) KeepsSource() bool { return l.w != nil }
+
 // Weight returns the (N, K) row-major weight. With a SIMD tier this is a
 // fresh copy unpacked from the panels (so it is slow; not for hot loops);
 // for F16/BF16/Q8 it is a fresh dequantised copy (what Forward multiplies by).

@@ -1,0 +1,64 @@
+package model
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tessella-ml/tessella/internal/matmul"
+)
+
+// releaseRecorder is a Source that records the Release hints it gets.
+type releaseRecorder struct {
+	Source
+	released []string
+}
+
+func (r *releaseRecorder) Release(name string) { r.released = append(r.released, name) }
+
+// The loader hands back exactly the weights it packed into a Linear (never
+// an embedding or a LayerNorm vector, which it keeps referencing), and the
+// model built that way computes what one built without the hint computes.
+func TestLoaderReleasesPackedWeights(t *testing.T) {
+	c := small()
+	enc, dec, err := RandomSource(c, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re, rd := &releaseRecorder{Source: enc}, &releaseRecorder{Source: dec}
+	m, err := NewModel(c, re, rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if matmul.Default().Tier() == matmul.Gonum {
+		if len(re.released)+len(rd.released) != 0 {
+			t.Fatalf("the Gonum tier keeps its weights, yet released %v %v", re.released, rd.released)
+		}
+		return
+	}
+	for part, r := range map[string]*releaseRecorder{"encoder": re, "decoder": rd} {
+		if len(r.released) == 0 {
+			t.Fatalf("%s: nothing released", part)
+		}
+		for _, name := range r.released {
+			if !strings.HasSuffix(name, "proj.weight") && !strings.Contains(name, ".fc") && name != "lm_head.weight" {
+				t.Errorf("%s: released %s, which is not a Linear weight", part, name)
+			}
+		}
+	}
+	if !slices.Contains(rd.released, "lm_head.weight") || slices.Contains(rd.released, "embed_tokens.weight") {
+		t.Errorf("decoder released %v", rd.released)
+	}
+	ref := smallModel(t, c, 7)
+	a, err := m.Encoder.Forward(smallText(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ref.Encoder.Forward(smallText(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a, b) {
+		t.Error("encoder state differs from the model loaded without Release")
+	}
+}
