@@ -2,7 +2,8 @@
 
     /usr/bin/python3 training/export_default.py --run training/runs/default \\
         [--out training/runs/default/default.safetensors] \\
-        [--golden testdata/golden/default_model.safetensors] [--dtype auto|f16|f32]
+        [--golden testdata/golden/default_model.safetensors] [--dtype auto|f16|f32] \\
+        [--temperature T --top-k K --supercondition F]
 
 Model file (≤ 20 MB, checked):
   encoder.*   min-dalle encoder tensors (spec §3 names)             from RUN/tf.pt
@@ -96,6 +97,10 @@ def main():
     ap.add_argument("--dtype", default="auto", choices=["auto", "f16", "f32"])
     ap.add_argument("--prompt", default="a red star above a blue ring")
     ap.add_argument("--golden-steps", type=int, default=4)
+    ap.add_argument("--temperature", type=float, default=None,
+                    help="sampling default stored as metadata defaults.temperature (from training/sweep_sampling.sh)")
+    ap.add_argument("--top-k", type=int, default=None, help="sampling default defaults.top_k")
+    ap.add_argument("--supercondition", type=float, default=None, help="sampling default defaults.supercondition")
     args = ap.parse_args()
     out = args.out or os.path.join(args.run, "default.safetensors")
     torch.set_num_threads(1)
@@ -154,6 +159,10 @@ def main():
             "vq_step": str(vq_ck["step"]), "tf_step": str(tf_ck["step"]),
             "dtype.transformer": "F16" if tf_f16 else "F32", "dtype.vqgan": "F16" if vq_f16 else "F32",
             "fp16_check.transformer": json.dumps(tfc), "fp16_check.vqgan": json.dumps(vqc)}
+    for key, val in (("defaults.temperature", args.temperature), ("defaults.top_k", args.top_k),
+                     ("defaults.supercondition", args.supercondition)):
+        if val is not None:
+            meta[key] = repr(val)
     ev = os.path.join(args.run, "vq_eval.json")
     if os.path.exists(ev):
         with open(ev) as f:

@@ -85,11 +85,12 @@ func cmdTokenize(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	modelArg := fs.String("model", "", "model: mini, mega, a directory, or empty for the default model")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usageError("tokenize: want exactly one TEXT after the flags")
+	if len(pos) != 1 {
+		return usageError("tokenize: want exactly one TEXT (quote it)")
 	}
 	eng, err := local.Open(local.Options{Model: *modelArg})
 	if err != nil {
@@ -97,7 +98,7 @@ func cmdTokenize(args []string, stdout, stderr io.Writer) error {
 	}
 	defer eng.Close()
 	tok := eng.Tokenizer()
-	text := fs.Arg(0)
+	text := pos[0]
 	ids := tok.Tokenize(text)
 	pieces := append(append([]string{"<s>"}, tok.Subwords(text)...), "</s>")
 	uncond, cond := tokenizer.TextRows(ids, eng.Model().Config.TextLen)
@@ -127,13 +128,14 @@ func cmdTokenize(args []string, stdout, stderr io.Writer) error {
 func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return usageError("inspect: want exactly one PATH (a weights file or a model directory)")
 	}
-	path := fs.Arg(0)
+	path := pos[0]
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		f, err := local.Locate(path, "")
 		if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -65,16 +64,14 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stderr, "Usage: tessella generate [flags] PROMPT")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return &exitError{code: 2, err: err}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
-		return usageError("generate: want exactly one PROMPT after the flags (quote it), got %d arguments", fs.NArg())
+	if len(pos) != 1 {
+		return usageError("generate: want exactly one PROMPT (quote it), got %d arguments", len(pos))
 	}
-	prompt := fs.Arg(0)
+	prompt := pos[0]
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 

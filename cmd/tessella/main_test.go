@@ -230,3 +230,23 @@ func TestOutputsCheckedFirst(t *testing.T) {
 		t.Errorf("convert onto its input: exit %d, %q", code, stderr)
 	}
 }
+
+// Flags may follow the prompt (tessella generate "a red star" -o star.png),
+// and "--" makes what follows positional even if it starts with a dash.
+func TestFlagsAfterPositional(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "star.png")
+	if code, _, stderr := runCLI(t, "generate", "a red star", "--model", "tiny-random", "--quiet", "-o", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "tokenize", "--model", "tiny-random", "--", "-a star-")
+	if code != 0 || stdout == "" {
+		t.Fatalf("tokenize after --: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI(t, "generate", "a red star", "a blue ring", "--model", "tiny-random"); code != 2 || !strings.Contains(stderr, "exactly one PROMPT") {
+		t.Errorf("two prompts: exit %d, %q", code, stderr)
+	}
+}

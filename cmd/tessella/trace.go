@@ -25,10 +25,11 @@ func cmdTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	every := fs.Int("every", 0, "re-decode the progressive image every K tokens (0: 1/16 of the tokens)")
 	threads := fs.Int("threads", 0, "threads (0: all cores)")
 	force := fs.Bool("force", false, "write into DIR even if it already holds a report")
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || *out == "" {
+	if len(pos) != 1 || *out == "" {
 		return usageError("trace: usage: tessella trace [flags] --out DIR PROMPT")
 	}
 	switch {
@@ -67,7 +68,7 @@ func cmdTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *every > 0 {
 		o.PreviewEvery = *every
 	}
-	if err := trace.Run(ctx, eng, fs.Arg(0), o); err != nil {
+	if err := trace.Run(ctx, eng, pos[0], o); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, filepath.Join(*out, "index.html"))

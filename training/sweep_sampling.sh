@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Choose the default model's sampling defaults by measurement (issue 3): generate and score
+# N train-split prompts (seen compositions, the same scenes and seeds for every setting) with the
+# embedded model for each (supercondition, top-k, temperature) and print one row per setting,
+# best "all" first. The held-out split is left out of the choice (it only reports).
+#
+#   bash training/sweep_sampling.sh                 # N=100, the grid below
+#   N=200 SC="1 2 3" TOPK="16 64" TEMP="1" bash training/sweep_sampling.sh
+#
+# Uses `go run ./cmd/tessella eval shapes` (no Python); writes nothing but its table on stdout.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+N="${N:-100}"
+SEED="${SEED:-1001}"
+SC="${SC:-1 2 3 5}"
+TOPK="${TOPK:-8 32 128}"
+TEMP="${TEMP:-0.7 1}"
+SPLIT="${SPLIT:-train}"
+bin="$(mktemp -d)/tessella"
+trap 'rm -rf "$(dirname "$bin")"' EXIT
+go build -o "$bin" ./cmd/tessella
+echo "| supercondition | top-k | temperature | all | background | colour | count | kind | position | relation | size |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for f in $SC; do for k in $TOPK; do for t in $TEMP; do
+    "$bin" eval shapes --split "$SPLIT" --n "$N" --seed "$SEED" --supercondition "$f" --top-k "$k" \
+        --temperature "$t" --format json --quiet |
+    /usr/bin/env python3 -c '
+import json, sys
+r = json.load(sys.stdin)["scores"]["all scenes"]
+f, k, t = sys.argv[1:4]
+cells = ["%.1f" % (100.0 * r[a]["right"] / r[a]["total"]) if r.get(a, {}).get("total") else "-"
+         for a in ("all", "background", "colour", "count", "kind", "position", "relation", "size")]
+print("| %s | %s | %s | %s |" % (f, k, t, " | ".join(cells)))' "$f" "$k" "$t"
+done; done; done | sort -t'|' -k5 -g -r
