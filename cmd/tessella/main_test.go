@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tessella-ml/tessella/generator"
+	"github.com/tessella-ml/tessella/generator/local"
 )
 
 // runCLI runs one command line and returns its exit code and output.
@@ -40,8 +42,14 @@ func TestGenerateWritesPNGWithMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eng, err := local.Open(local.Options{}) // the default model's own sampling defaults
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := eng.Defaults()
+	eng.Close()
 	for k, want := range map[string]string{"prompt": "a red star above a blue ring", "seed": "9", "rng": "go",
-		"top-k": "256", "supercondition": "16", "grid": "1"} {
+		"top-k": strconv.Itoa(d.TopK), "supercondition": strconv.FormatFloat(d.Supercondition, 'g', -1, 64), "grid": "1"} {
 		if meta[k] != want {
 			t.Errorf("metadata %s = %q, want %q", k, meta[k], want)
 		}
