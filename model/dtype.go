@@ -48,6 +48,11 @@ func ParseWeightDType(s string) (WeightDType, error) {
 // function beyond rounding (so they are not part of Config).
 type Options struct {
 	WeightDType WeightDType // "" → f32
+	// Threads bounds the goroutines of this model's matrix multiplies (its
+	// own matmul engine, so two models in one process may differ); 0 uses
+	// the matmul package default (matmul.SetThreads, else GOMAXPROCS).
+	// Attention and the VQGAN take theirs from Encoder/Decoder/VQGAN.Threads.
+	Threads int
 }
 
 // matmulDType maps the option to the kernels' dtype.
@@ -65,7 +70,16 @@ func newLoader(part string, src Source, opts Options) (*loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", part, err)
 	}
-	return &loader{part: part, src: src, dtype: dt}, nil
+	eng := matmul.Default()
+	if opts.Threads < 0 {
+		return nil, fmt.Errorf("%s: options: negative thread count %d", part, opts.Threads)
+	}
+	if opts.Threads > 0 {
+		if eng, err = matmul.NewEngine(eng.Tier(), opts.Threads); err != nil {
+			return nil, fmt.Errorf("%s: %w", part, err)
+		}
+	}
+	return &loader{part: part, src: src, dtype: dt, eng: eng}, nil
 }
 
 // NewModelWithOptions is NewModel with load-time options: the encoder and

@@ -16,7 +16,8 @@ import (
 type loader struct {
 	part  string // "encoder" or "decoder", for messages
 	src   Source
-	dtype matmul.DType // precision of the Linear weights (dtype.go)
+	dtype matmul.DType   // precision of the Linear weights (dtype.go)
+	eng   *matmul.Engine // the engine (tier, threads) every Linear runs on
 	err   error
 	// dropped counts the bytes of weights packed since the last collection
 	// (see release).
@@ -84,7 +85,7 @@ func (ld *loader) linear(name string, out, in int) *matmul.Linear {
 	if w == nil {
 		return nil
 	}
-	lin := matmul.NewLinearDType(ld.dtype, w, out, in)
+	lin := ld.eng.NewLinearDType(ld.dtype, w, out, in)
 	if !lin.KeepsSource() {
 		ld.release(name, len(w))
 	}

@@ -62,3 +62,33 @@ func TestLoaderReleasesPackedWeights(t *testing.T) {
 		t.Error("encoder state differs from the model loaded without Release")
 	}
 }
+
+// Two models in one process keep their own matmul thread counts.
+func TestOptionsThreadsPerModel(t *testing.T) {
+	c := small()
+	load := func(threads int) *Model {
+		enc, dec, err := RandomSource(c, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewModelWithOptions(c, enc, dec, nil, Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	one, three := load(1), load(3)
+	if got := one.Decoder.lmHead.Threads(); got != 1 {
+		t.Errorf("Threads 1: lm_head runs on %d", got)
+	}
+	if got := three.Decoder.lmHead.Threads(); got != 3 {
+		t.Errorf("Threads 3: lm_head runs on %d", got)
+	}
+	if got := one.Encoder.layers[0].glu.fc0.Threads(); got != 1 {
+		t.Errorf("Threads 1: encoder fc0 runs on %d", got)
+	}
+	enc, dec, _ := RandomSource(c, 7)
+	if _, err := NewModelWithOptions(c, enc, dec, nil, Options{Threads: -1}); err == nil {
+		t.Error("negative Threads accepted")
+	}
+}

@@ -12,7 +12,7 @@ func modelOptions(opts Options) (model.Options, error) {
 	if err != nil {
 		return model.Options{}, fmt.Errorf("local: %w", err)
 	}
-	return model.Options{WeightDType: dt}, nil
+	return model.Options{WeightDType: dt, Threads: opts.Threads}, nil
 }
 
 // newModel loads the networks with the engine's load options (the weight

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/tessella-ml/tessella/generator"
-	"github.com/tessella-ml/tessella/internal/matmul"
 	"github.com/tessella-ml/tessella/model"
 	"github.com/tessella-ml/tessella/tokenizer"
 	"github.com/tessella-ml/tessella/weights"
@@ -95,17 +94,14 @@ func Open(opts Options) (*Engine, error) {
 }
 
 // setThreads bounds every stage's goroutines by Options.Threads: the
-// attention kernels, the VQGAN, and the matrix multiplies (the last through
-// matmul.SetThreads, which holds for the whole process: one engine per
-// process is the CLI's and the server's case).
+// attention kernels and the VQGAN here; the matrix multiplies were given
+// their own engine at load (model.Options.Threads), so two engines in one
+// process keep their own counts.
 func (e *Engine) setThreads() {
 	e.model.Encoder.Threads = e.threads
 	e.model.Decoder.Threads = e.threads
 	if e.model.VQGAN != nil {
 		e.model.VQGAN.Threads = e.threads
-	}
-	if e.threads > 0 {
-		matmul.SetThreads(e.threads)
 	}
 }
 

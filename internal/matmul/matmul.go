@@ -68,6 +68,9 @@ func packPanel(dst, w []float32, j0, rows, k, nr int) {
 	}
 }
 
+// Threads is the number of goroutines Forward may use (its engine's).
+func (l *Linear) Threads() int { return l.eng.Threads() }
+
 // KeepsSource reports whether the Linear still references the slice it was
 // made from (the Gonum tier, or an empty weight); otherwise it multiplies by
 // its own packed or quantised copy and the caller may let the slice go.
