@@ -124,8 +124,9 @@ func (t *Trace) CrossMean(j int) []float32 {
 // CrossCentroid is the attention-weighted centre of CrossMean(j) in the
 // image, as fractions of its width and height: (0, 0) the top left corner,
 // (1, 1) the bottom right, cell s weighted at its centre. It puts a number on
-// "where does the word land": for a trained model, "top left" should give
-// both coordinates below 0.5. A map with no weight gives (0.5, 0.5).
+// "where does the word land". A map with no weight gives (0.5, 0.5). (On the
+// shipped default model the position words' centres are mirrored: see
+// docs/default-model.md.)
 func (t *Trace) CrossCentroid(j int) (x, y float64) {
 	g := t.CrossMean(j)
 	side := t.Config.GridSide()
