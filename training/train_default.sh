@@ -21,14 +21,19 @@ THREADS="${THREADS:-1}"                  # torch CPU threads for the VQ stage
 TF_THREADS="${TF_THREADS:-2}"            # torch CPU threads for the transformer (bf16 autocast: 2 beat 1 by 1.5x)
 POOL="${POOL:-20000}"                    # rendered training scenes (cached, shared by both stages)
 HELDOUT_POOL="${HELDOUT_POOL:-1000}"     # held-out-split scenes (validation)
-VQ_STEPS="${VQ_STEPS:-6000}"             # VQ autoencoder steps
+VQ_STEPS="${VQ_STEPS:-5000}"             # VQ autoencoder steps (the shipped model: 5000)
 VQ_BATCH="${VQ_BATCH:-32}"
 VQ_EVAL="${VQ_EVAL:-400}"                # ground-truth reconstructions scored at the end of the VQ stage
-TF_STEPS="${TF_STEPS:-20000}"            # transformer steps (0: stop after the VQ stage)
+TF_STEPS="${TF_STEPS:-5200}"             # transformer steps (0: stop after the VQ stage; shipped: 5200)
 TF_BATCH="${TF_BATCH:-32}"
 TF_LR="${TF_LR:-7e-4}"
 OUT="${OUT:-$RUN/default.safetensors}"   # exported model
 GOLDEN="${GOLDEN:-$HERE/../testdata/golden/default_model.safetensors}"
+# Sampling defaults written into the file (chosen for the shipped model by training/sweep_sampling.sh;
+# rerun the sweep for a new model and export again with its choice).
+SUPERCONDITION="${SUPERCONDITION:-1.5}"
+TOP_K="${TOP_K:-8}"
+TEMPERATURE="${TEMPERATURE:-0.7}"
 
 # Debian's OpenBLAS 0.3.21 takes this CPU for a "Prescott" (SSE3) and PyTorch's fp32 matmuls run
 # at half speed (measured: 3.07 vs 1.54 s per transformer step); name the AVX-512 kernels when
@@ -72,5 +77,6 @@ stage "3-4/5 image tokens + transformer ($TF_STEPS steps, batch $TF_BATCH)"
     --threads "$TF_THREADS"
 
 stage "5/5 export -> $OUT, goldens -> $GOLDEN"
-"$PY" "$HERE/export_default.py" --run "$RUN" --out "$OUT" --golden "$GOLDEN"
+"$PY" "$HERE/export_default.py" --run "$RUN" --out "$OUT" --golden "$GOLDEN" \
+    --supercondition "$SUPERCONDITION" --top-k "$TOP_K" --temperature "$TEMPERATURE"
 stage "done"
