@@ -98,7 +98,8 @@ func (ld *loader) linear(name string, out, in int) *matmul.Linear {
 // much garbage on the heap; a collection after every 64 MiB of it keeps the
 // load's peak near the model's own size instead of up to twice it (Go's
 // default GOGC lets the heap double before collecting; the weights hold no
-// pointers, so a collection costs little).
+// pointers, so a collection does not scan them). Measured on Mini fp32 in
+// memory: load peak (VmHWM) 2198 → 1920 MiB, load time unchanged (5.3 vs 5.1 s).
 func (ld *loader) release(name string, n int) {
 	if r, ok := ld.src.(Releaser); ok {
 		r.Release(name)

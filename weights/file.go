@@ -266,8 +266,8 @@ func (v *View) Shape(name string) ([]int, bool) { return v.f.Shape(v.prefix + na
 // it again soon: where the file is memory-mapped, the pages that hold only
 // that tensor are handed back to the system (madvise MADV_DONTNEED), so a
 // loaded model does not keep both the file's pages and its packed copy
-// resident (measured on DALL·E Mini's shapes in fp32: 2.9 GB resident after
-// loading without it, 1.5 GB with it). It is a hint: the tensor stays
+// resident (measured on DALL·E Mini's shapes in fp32: 2848 MiB resident
+// after loading without it, 1448 MiB with it). It is a hint: the tensor stays
 // readable, its pages read from the file again if touched, so slices that
 // alias it read the file's values — a write made into the private mapping
 // through such a slice is dropped. An unknown name or a File that is not
