@@ -126,8 +126,10 @@ class Tokenizer:
         return ids
 
     def tokenize(self, text):
-        from emoji import demojize
-        text = demojize(text, delimiters=("", "")).lower().encode("ascii", errors="ignore").decode()
+        if not text.isascii():  # only non-ASCII text can hold emoji (the emoji package is optional then)
+            from emoji import demojize
+            text = demojize(text, delimiters=("", ""))
+        text = text.lower().encode("ascii", errors="ignore").decode()
         ids = [self.bos]
         for w in text.split(" "):
             if w:
