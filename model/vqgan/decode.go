@@ -2,6 +2,7 @@ package vqgan
 
 import (
 	"fmt"
+	"runtime"
 )
 
 // Hook receives one named stage of a decode: data is the stage's (C, H, W)
@@ -105,6 +106,13 @@ func (m *VQGAN) DecodeTrace(tokens []int, rows, cols int, hook Hook) ([]float32,
 			u := ws.get(c * 4 * hw)
 			r.upsample2(u, x, c, h, w)
 			ws.put(x)
+			// The maps of the lower resolutions are done with: hand them
+			// to the collector now, so that the larger maps ahead can reuse
+			// their memory instead of adding to it (a few ms per call, and
+			// only for models whose maps are large).
+			if ws.dropBelow(c*4*hw) >= gcDropBytes {
+				runtime.GC()
+			}
 			h, w = 2*h, 2*w
 			hw = h * w
 			x = ws.get(c * hw) // (c, h, w)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -184,5 +185,34 @@ func TestWorkspaceReuse(t *testing.T) {
 	c := ws.get(200)
 	if len(c) != 200 || &c[0] == &a[0] {
 		t.Error("get returned a buffer in use or too short")
+	}
+}
+
+// The workspace reuses the smallest free buffer that fits, and dropBelow
+// forgets exactly the free buffers shorter than its bound.
+func TestWorkspaceDropBelow(t *testing.T) {
+	var ws workspace
+	a, b, c := ws.get(10), ws.get(100), ws.get(1000)
+	ws.put(a)
+	ws.put(b)
+	ws.put(c)
+	if got := ws.get(50); cap(got) != 100 {
+		t.Fatalf("get(50) reused a buffer of cap %d, want the smallest that fits (100)", cap(got))
+	} else {
+		ws.put(got)
+	}
+	if n := ws.dropBelow(100); n != 4*10 {
+		t.Fatalf("dropBelow(100) dropped %d bytes, want 40", n)
+	}
+	var caps []int
+	for _, f := range ws.free {
+		caps = append(caps, cap(f))
+	}
+	slices.Sort(caps)
+	if !slices.Equal(caps, []int{100, 1000}) {
+		t.Fatalf("free buffers after dropBelow(100): caps %v, want [100 1000]", caps)
+	}
+	if n := ws.dropBelow(1 << 20); n != 4*1100 || len(ws.free) != 0 {
+		t.Fatalf("dropBelow(1<<20) dropped %d bytes leaving %d buffers, want 4400 and none", n, len(ws.free))
 	}
 }
