@@ -110,7 +110,7 @@ func benchGEMM(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench model", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	modelArg := fs.String("model", "mini-random", "mini-random, mega-random, tiny-random, default, mini, mega or a directory")
+	modelArg := fs.String("model", "mini-random", "mini-random, mega-random, tiny-random, default, mini, mega, a directory or a .safetensors model file")
 	threads := fs.Int("threads", 0, "threads (0: all cores)")
 	format := fs.String("format", "md", "md or json")
 	seed := fs.Uint64("seed", 1, "sampling seed")

@@ -34,7 +34,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func cmdDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	modelArg := fs.String("model", "", "model: mini, mega, a directory, or empty for the default model")
+	modelArg := fs.String("model", "", "model: mini, mega, a directory, a .safetensors model file, or empty for the default model")
 	tokPath := fs.String("tokens", "", "JSON file {\"tokens\": [[…], …]} as written by generate --tokens-out")
 	out := fs.String("out", "", "output PNG")
 	fs.StringVar(out, "o", "", "shorthand for --out")
@@ -83,7 +83,7 @@ func cmdDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func cmdTokenize(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	modelArg := fs.String("model", "", "model: mini, mega, a directory, or empty for the default model")
+	modelArg := fs.String("model", "", "model: mini, mega, a directory, a .safetensors model file, or empty for the default model")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -37,7 +37,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		split    = fs.String("split", "train", "train (seen compositions) or heldout (held-out kind/colour pairs)")
 		n        = fs.Int("n", 100, "number of prompts")
 		seed     = fs.Uint64("seed", 1, "seed of the scenes; prompt i is generated with seed+i")
-		modelArg = fs.String("model", "", "model: a directory, tiny-random, …, or empty for the embedded default model")
+		modelArg = fs.String("model", "", "model: a directory, a .safetensors model file, tiny-random, …, or empty for the embedded default model")
 		sheet    = fs.String("sheet", "", "also write a contact sheet PNG of prompts and images to this file")
 		force    = fs.Bool("force", false, "overwrite an existing contact sheet")
 		format   = fs.String("format", "md", "output: md (a Markdown table) or json (the table and every prompt's verdict)")

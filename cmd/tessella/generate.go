@@ -36,7 +36,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		out      = fs.String("out", "", "output file (default: a name made from the prompt and seed)")
 		force    = fs.Bool("force", false, "overwrite an existing output file")
 		quiet    = fs.Bool("quiet", false, "no progress bar")
-		modelArg = fs.String("model", "", "model: mini, mega, a directory, or empty for the embedded default model")
+		modelArg = fs.String("model", "", "model: mini, mega, a directory, a .safetensors model file, or empty for the embedded default model")
 		seed     = fs.Uint64("seed", 0, "random seed (default: a random seed, printed)")
 		temp     = fs.Float64("temperature", 1, "sampling temperature (> 0; default: the model's, 1 for DALL·E Mini/Mega)")
 		topK     = fs.Int("top-k", 256, "keep the k most likely image tokens (0 keeps all; default: the model's, 256 for DALL·E Mini/Mega)")

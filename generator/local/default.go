@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/tessella-ml/tessella/model"
 	"github.com/tessella-ml/tessella/tokenizer"
@@ -92,6 +95,32 @@ func (e *Engine) openDefault() error {
 	// ReadFile returns a fresh copy: heap-allocated, so aligned for
 	// zero-copy float32 views, and private to this engine.
 	return e.openDefaultBytes("embedded "+DefaultModelFile, data)
+}
+
+// isModelFile reports whether path names a regular file ending in
+// .safetensors: a model in the default model's one-file format (what
+// training/export_default.py writes), given to --model by its path.
+func isModelFile(path string) bool {
+	if !strings.HasSuffix(strings.ToLower(path), ".safetensors") {
+		return false
+	}
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// openModelFile loads a default-format model file from disk (the whole
+// file is read into memory, as the embedded model is); its name is the
+// file's base name.
+func (e *Engine) openModelFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := e.openDefaultBytes(path, data); err != nil {
+		return err
+	}
+	e.name = filepath.Base(path)
+	return nil
 }
 
 // OpenDefaultBytes opens a model in the default-model format (one

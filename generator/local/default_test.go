@@ -384,3 +384,46 @@ func embeddedSHA256() (string, error) {
 	}
 	return fmt.Sprintf("%x", sha256.Sum256(data)), nil
 }
+
+// --model accepts a default-format .safetensors file by its path: it draws
+// what the same bytes draw from memory, and is named after the file. Other
+// files are refused with a message that says what would do.
+func TestOpenModelFile(t *testing.T) {
+	dir := t.TempDir()
+	data := tinyDefault(t, weights.F32, nil)
+	path := filepath.Join(dir, "tiny.safetensors")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(Options{Model: path, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.Name() != "local:tiny.safetensors" {
+		t.Errorf("Name() = %q, want local:tiny.safetensors", e.Name())
+	}
+	ref, err := OpenDefaultBytes("tiny.safetensors", data, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	if !samePixels(generate(t, e, "a blue ring", 9, 1).Images[0].Image, generate(t, ref, "a blue ring", 9, 1).Images[0].Image) {
+		t.Error("the model file draws other pixels than the same bytes opened in memory")
+	}
+
+	other := filepath.Join(dir, "model.bin")
+	if err := os.WriteFile(other, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Model: other}); err == nil || !strings.Contains(err.Error(), ".safetensors") {
+		t.Errorf("Open(a non-.safetensors file) = %v, want an error naming .safetensors", err)
+	}
+	broken := filepath.Join(dir, "broken.safetensors")
+	if err := os.WriteFile(broken, []byte("not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Model: broken}); err == nil || !strings.Contains(err.Error(), broken) {
+		t.Errorf("Open(a broken model file) = %v, want an error naming the file", err)
+	}
+}

@@ -80,6 +80,10 @@ func Open(opts Options) (*Engine, error) {
 	case "mini-random", "mega-random", "tiny-random":
 		err = e.openRandom(opts.Model)
 	default:
+		if isModelFile(opts.Model) {
+			err = e.openModelFile(opts.Model)
+			break
+		}
 		var f Files
 		if f, err = Locate(opts.Model, dir); err == nil {
 			err = e.openFiles(opts.Model, f)

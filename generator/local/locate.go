@@ -55,7 +55,7 @@ func Locate(model, modelsDir string) (Files, error) {
 		return Files{}, fmt.Errorf("--model %q is neither mini, mega nor a directory: %w", model, err)
 	}
 	if !st.IsDir() {
-		return Files{}, fmt.Errorf("--model %q is a file; give the directory that holds the model's files", model)
+		return Files{}, fmt.Errorf("--model %q is a file; give the directory that holds the model's files, or a .safetensors file in the default model's format", model)
 	}
 	var subs []string
 	for _, name := range []string{"dalle_bart_mini", "dalle_bart_mega"} {
