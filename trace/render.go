@@ -122,6 +122,31 @@ func heatOverlay(base *image.RGBA, grid []float32, side int, vmax float64) *imag
 	return out
 }
 
+// drawMarker draws a small "+" (white, outlined in black) centred at
+// (fx, fy), fractions of img's width and height.
+func drawMarker(img *image.RGBA, fx, fy float64) {
+	b := img.Rect
+	cx := b.Min.X + int(fx*float64(b.Dx()))
+	cy := b.Min.Y + int(fy*float64(b.Dy()))
+	const arm = 6
+	set := func(x, y int, c color.RGBA) {
+		if image.Pt(x, y).In(b) {
+			img.SetRGBA(x, y, c)
+		}
+	}
+	for _, pass := range []struct {
+		c     color.RGBA
+		width int
+	}{{color.RGBA{0, 0, 0, 255}, 1}, {color.RGBA{255, 255, 255, 255}, 0}} {
+		for d := -arm - pass.width; d <= arm+pass.width; d++ {
+			for w := -pass.width; w <= pass.width; w++ {
+				set(cx+d, cy+w, pass.c)
+				set(cx+w, cy+d, pass.c)
+			}
+		}
+	}
+}
+
 // codeColor gives each codebook index a distinct, stable colour: hue by the
 // golden ratio, value in three bands.
 func codeColor(code int) color.RGBA {

@@ -432,3 +432,29 @@ func TestCrossCentroid(t *testing.T) {
 		t.Errorf("empty map centroid (%g, %g), want the centre", x, y)
 	}
 }
+
+// CrossFocus ignores the even part of a map: weight spread over every cell
+// plus an excess in one cell gives that cell's centre, where CrossCentroid
+// stays near the middle.
+func TestCrossFocus(t *testing.T) {
+	cfg := tinyConfig()
+	S, T, side := cfg.ImageTokens, cfg.TextLen, cfg.GridSide()
+	tr := &Trace{Config: cfg}
+	tr.Cross = append(tr.Cross, model.Probs{Data: make([]float32, S*T), Batch: 1, Heads: 1, QLen: S, KVLen: T})
+	for s := range S {
+		tr.Cross[0].Row(0, 0, s)[2] = 0.5
+	}
+	last := S - 1 // bottom right cell
+	tr.Cross[0].Row(0, 0, last)[2] = 0.9
+	x, y := tr.CrossFocus(2)
+	want := (float64(side-1) + 0.5) / float64(side)
+	if math.Abs(x-want) > 1e-9 || math.Abs(y-want) > 1e-9 {
+		t.Errorf("focus (%g, %g), want the bottom-right cell's centre (%g, %g)", x, y, want, want)
+	}
+	if cx, cy := tr.CrossCentroid(2); cx > 0.6 || cy > 0.6 {
+		t.Errorf("centroid (%g, %g): the test map should keep it near the middle", cx, cy)
+	}
+	if x, y := tr.CrossFocus(4); x != 0.5 || y != 0.5 {
+		t.Errorf("flat (empty) map focus (%g, %g), want the centre", x, y)
+	}
+}

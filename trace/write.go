@@ -143,6 +143,36 @@ func (t *Trace) CrossCentroid(j int) (x, y float64) {
 	return x / sum, y / sum
 }
 
+// CrossFocus is the centre of the part of CrossMean(j) above its mean:
+// cells weighted by max(0, v − mean), as fractions of the image's width and
+// height like CrossCentroid. It answers "where is this word attended more
+// than on average", which CrossCentroid blurs when the weight is spread
+// over the whole image (as on the default model, where every cell gives
+// every word some weight). A flat map gives (0.5, 0.5).
+func (t *Trace) CrossFocus(j int) (x, y float64) {
+	g := t.CrossMean(j)
+	side := t.Config.GridSide()
+	var mean float64
+	for _, v := range g {
+		mean += float64(v)
+	}
+	mean /= float64(len(g))
+	var sum float64
+	for s, v := range g {
+		w := float64(v) - mean
+		if w <= 0 {
+			continue
+		}
+		x += w * (float64(s%side) + 0.5) / float64(side)
+		y += w * (float64(s/side) + 0.5) / float64(side)
+		sum += w
+	}
+	if !(sum > 0) {
+		return 0.5, 0.5
+	}
+	return x / sum, y / sum
+}
+
 // writeFile writes one file of the report atomically (a synced temporary
 // file renamed into place): an interrupted trace leaves whole files or none.
 // The report folder was checked (new, empty or --force) before the work.
@@ -242,7 +272,10 @@ func (t *Trace) Write(ctx context.Context, m *model.Model, dir string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := savePNG(path(crossSummaryFile(j)), heatOverlay(summaryBase, t.CrossMean(j), side, 0)); err != nil {
+		summary := heatOverlay(summaryBase, t.CrossMean(j), side, 0)
+		fx, fy := t.CrossFocus(j)
+		drawMarker(summary, fx, fy)
+		if err := savePNG(path(crossSummaryFile(j)), summary); err != nil {
 			return err
 		}
 		mz := mosaic{rows: L, cols: H + 1, cw: crossCell, ch: crossCell, rowLabels: rowLabels, colLabels: colLabels}
@@ -347,6 +380,7 @@ type htmlToken struct {
 	Summary  string
 	Mosaic   string
 	Centroid string
+	Focus    string
 }
 
 type htmlRow struct{ K, V string }
@@ -358,8 +392,10 @@ func (t *Trace) writeHTML(path string, uses []CodeUse) error {
 	var toks []htmlToken
 	for _, j := range t.TextValid {
 		cx, cy := t.CrossCentroid(j)
+		fx, fy := t.CrossFocus(j)
 		toks = append(toks, htmlToken{Pos: j, ID: t.TextIDs[j], Label: t.TextLabels[j],
-			Summary: crossSummaryFile(j), Mosaic: crossTokenFile(j), Centroid: fmt.Sprintf("(%.2f, %.2f)", cx, cy)})
+			Summary: crossSummaryFile(j), Mosaic: crossTokenFile(j), Centroid: fmt.Sprintf("(%.2f, %.2f)", cx, cy),
+			Focus: fmt.Sprintf("(%.2f, %.2f)", fx, fy)})
 	}
 	timings := make([]htmlRow, 0, len(t.Timings))
 	for _, k := range slices.Sorted(func(yield func(string) bool) {
@@ -440,8 +476,8 @@ details { margin: 0.5em 0; }
 <p>The other positions of the 64-id row are padding (id 1), masked with the additive −1e12.</p>
 
 <h2>Decoder cross-attention: where each text token is looked at</h2>
-<p>For text token <i>j</i>, cell <i>s</i> of the {{.Side}}×{{.Side}} grid shows the attention weight P[s, j] that the decoder query at step <i>s</i> (the one that predicts image token <i>s</i>) gives to token <i>j</i>, averaged over all {{.DecLayers}} layers and {{.Heads}} heads, for the prompt (conditioned) row, drawn over the final image (viridis, each map scaled to its own maximum). “centre” is the attention-weighted centre of the map as fractions of the width and height ((0, 0) top left, (1, 1) bottom right).</p>
-<div class="grid">{{range .Tokens}}<figure><img src="{{.Summary}}" width="160" height="160" alt="cross-attention to {{.Label}}"><figcaption><code>{{.Label}}</code> (position {{.Pos}})<br>centre {{.Centroid}}</figcaption></figure>{{end}}</div>
+<p>For text token <i>j</i>, cell <i>s</i> of the {{.Side}}×{{.Side}} grid shows the attention weight P[s, j] that the decoder query at step <i>s</i> (the one that predicts image token <i>s</i>) gives to token <i>j</i>, averaged over all {{.DecLayers}} layers and {{.Heads}} heads, for the prompt (conditioned) row, drawn over the final image (viridis, each map scaled to its own maximum). “centre” is the attention-weighted centre of the map as fractions of the width and height ((0, 0) top left, (1, 1) bottom right); “focus”, marked + on the map, is the centre of the part above the map’s mean: where the token is looked at more than on average.</p>
+<div class="grid">{{range .Tokens}}<figure><img src="{{.Summary}}" width="160" height="160" alt="cross-attention to {{.Label}}"><figcaption><code>{{.Label}}</code> (position {{.Pos}})<br>centre {{.Centroid}}, focus {{.Focus}} (+)</figcaption></figure>{{end}}</div>
 <p>Per layer (rows) and head (columns; the first column is the mean over heads):</p>
 {{range .Tokens}}<details><summary>token {{.Pos}} <code>{{.Label}}</code></summary><div class="scroll"><img src="{{.Mosaic}}" alt="cross-attention per layer and head to {{.Label}}"></div></details>
 {{end}}
