@@ -28,6 +28,11 @@ SUPERCONDITION="${SUPERCONDITION:-1.25}"
 TOP_K="${TOP_K:-8}"
 TEMPERATURE="${TEMPERATURE:-1.0}"
 GOLDEN="${GOLDEN:-$HERE/../testdata/golden/default_model.safetensors}"
+SECONDS1="${SECONDS1:-555}"                  # run 1's budget
+SECONDS2="${SECONDS2:-212}"                  # run 2's budget
+SMOKE="${SMOKE:-}"                           # extra train_gpu.py flags (run 2's own flags win), e.g. a CPU smoke test:
+# SMOKE="--pool 2000 --heldout 100 --workers 2 --vq-seconds 5 --vq-batch 8 --vq-eval 10 --tf-batch 2
+#        --sweep-n 2 --final-n 2" SECONDS1=80 SECONDS2=90 RUN=/tmp/g GOLDEN=/tmp/g/golden.safetensors PY=/usr/bin/python3
 stage() { echo; echo "=== $(date -u +%H:%M:%S) $*"; }
 
 mkdir -p "$RUN/start" "$RUN/cont"
@@ -39,14 +44,16 @@ if [[ "$STAGE" == all ]]; then
     fi
     cp "$VQ_INIT" "$RUN/start/vq.pt"
 
-    stage "run 1: VQ fine-tune + transformer from scratch (555 s)"
-    "$PY" "$HERE/train_gpu.py" --run "$RUN/start" --out "$OUT1" --seconds 555
+    stage "run 1: VQ fine-tune + transformer from scratch ($SECONDS1 s)"
+    # shellcheck disable=SC2086
+    "$PY" "$HERE/train_gpu.py" --run "$RUN/start" --out "$OUT1" --seconds "$SECONDS1" $SMOKE
 
-    stage "run 2: the transformer continues on a fresh pool (212 s)"
+    stage "run 2: the transformer continues on a fresh pool ($SECONDS2 s)"
     "$PY" "$HERE/import_gpu_run.py" --from "$OUT1" --run "$RUN/r1" --pool-from "$RUN/start" \
         --write-init "$RUN/cont/tf_init.safetensors"
     cp "$RUN/start/vocab.json" "$RUN/start/merges.txt" "$RUN/r1/vq.pt" "$RUN/r1/vq_eval.json" "$RUN/cont/"
-    "$PY" "$HERE/train_gpu.py" --run "$RUN/cont" --out "$OUT2" --seconds 212 --vq-seconds 0 \
+    # shellcheck disable=SC2086
+    "$PY" "$HERE/train_gpu.py" $SMOKE --run "$RUN/cont" --out "$OUT2" --seconds "$SECONDS2" --vq-seconds 0 \
         --tf-init "$RUN/cont/tf_init.safetensors" --seed 2 --tf-lr 3e-4 --tf-warmup 200 --tail-seconds 30 \
         --ckpt-every 60 --sweep 1.5:8:1.0,1.5:8:0.7,1.25:8:1.0,1.5:16:1.0
 fi
