@@ -42,6 +42,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		force    = fs.Bool("force", false, "overwrite an existing contact sheet")
 		format   = fs.String("format", "md", "output: md (a Markdown table) or json (the table and every prompt's verdict)")
 		threads  = fs.Int("threads", 0, "threads (0: all cores)")
+		dtype    = fs.String("dtype", "", "weights precision in memory: f32, f16, bf16 or q8 (default: as loaded, f32)")
 		quiet    = fs.Bool("quiet", false, "no progress on stderr")
 		temp     = fs.Float64("temperature", 1, "sampling temperature (default: the model's)")
 		topK     = fs.Int("top-k", 0, "top-k (default: the model's)")
@@ -82,7 +83,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if set["supercondition"] {
 		opts.Supercondition = supercon
 	}
-	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads})
+	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype})
 	if err != nil {
 		return err
 	}

@@ -64,4 +64,9 @@ func TestEvalShapesUsage(t *testing.T) {
 			t.Errorf("%q: err %v, want a usage error (exit 2)", args, err)
 		}
 	}
+	var out, errb bytes.Buffer
+	if err := cmdEval(context.Background(), []string{"shapes", "--n", "1", "--dtype", "f7"}, &out, &errb); err == nil ||
+		!strings.Contains(err.Error(), "f7") {
+		t.Errorf("--dtype f7: err %v, want an error naming the dtype", err)
+	}
 }
