@@ -221,7 +221,7 @@ func TestGemmLarge(t *testing.T) {
 func TestLinear(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, e := range engines(t) {
-		for _, s := range [][3]int{{1, 1, 1}, {2, 33, 17}, {4, 32, 64}, {5, 64, 1}, {8, 100, 300}, {9, 31, 257}, {30, 70, 260}} {
+		for _, s := range [][3]int{{1, 1, 1}, {2, 33, 17}, {4, 32, 64}, {5, 64, 1}, {8, 100, 300}, {9, 31, 257}, {30, 70, 260}, {40, 200, 600}} {
 			m, n, k := s[0], s[1], s[2]
 			w := make([]float32, n*k)
 			for i := range w {
