@@ -110,9 +110,11 @@ def main():
     tf_ck = dm.load_ckpt(os.path.join(args.run, "tf.pt"))
     if vq_ck is None or tf_ck is None:
         sys.exit("need RUN/vq.pt and RUN/tf.pt")
-    if tf_ck.get("vq_step") != vq_ck["step"]:
-        print("warning: the transformer was trained on tokens of VQ step %s, vq.pt is at step %d" % (
-            tf_ck.get("vq_step"), vq_ck["step"]))
+    # finetune_detok.py trains the detokenizer alone: the encoder (so the tokens) is that of
+    # tokens_from_step, while step counts the detokenizer's extra steps too
+    if tf_ck.get("vq_step") != vq_ck.get("tokens_from_step", vq_ck["step"]):
+        print("warning: the transformer was trained on tokens of VQ step %s, vq.pt's encoder is at step %d" % (
+            tf_ck.get("vq_step"), vq_ck.get("tokens_from_step", vq_ck["step"])))
     for name, ck in (("vq", vq_ck), ("tf", tf_ck)):
         if not ck.get("done"):
             print("warning: %s checkpoint (step %d) is not finished" % (name, ck["step"]))

@@ -79,7 +79,8 @@ def main():
     def save(final=False):
         dm.save_ckpt(path, {"model": ae.state_dict(), "opt": opt.state_dict(), "step": start["step"] + step,
                             "detok_steps": step, "vq_config": start["vq_config"], "vq_encoder": start["vq_encoder"],
-                            "done": final, "logs": {}, "started_from": os.path.basename(args.vq)})
+                            "done": final, "logs": {}, "started_from": os.path.basename(args.vq),
+                            "tokens_from_step": start.get("tokens_from_step", start["step"])})
 
     stopper = dm.Stopper()
     ae.detok.train()
