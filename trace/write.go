@@ -128,19 +128,7 @@ func (t *Trace) CrossMean(j int) []float32 {
 // shipped default model the position words' centres are mirrored: see
 // docs/default-model.md.)
 func (t *Trace) CrossCentroid(j int) (x, y float64) {
-	g := t.CrossMean(j)
-	side := t.Config.GridSide()
-	var sum float64
-	for s, v := range g {
-		w := float64(v)
-		x += w * (float64(s%side) + 0.5) / float64(side)
-		y += w * (float64(s/side) + 0.5) / float64(side)
-		sum += w
-	}
-	if !(sum > 0) {
-		return 0.5, 0.5
-	}
-	return x / sum, y / sum
+	return weightedCentre(t.CrossMean(j), t.Config.GridSide(), 0)
 }
 
 // CrossFocus is the centre of the part of CrossMean(j) above its mean:
@@ -151,15 +139,20 @@ func (t *Trace) CrossCentroid(j int) (x, y float64) {
 // every word some weight). A flat map gives (0.5, 0.5).
 func (t *Trace) CrossFocus(j int) (x, y float64) {
 	g := t.CrossMean(j)
-	side := t.Config.GridSide()
 	var mean float64
 	for _, v := range g {
 		mean += float64(v)
 	}
-	mean /= float64(len(g))
+	return weightedCentre(g, t.Config.GridSide(), mean/float64(len(g)))
+}
+
+// weightedCentre is the centre of a side×side raster-order grid with cell s
+// weighted by max(0, g[s] − base), at the cell's centre, as fractions of the
+// width and height; (0.5, 0.5) when no cell has weight.
+func weightedCentre(g []float32, side int, base float64) (x, y float64) {
 	var sum float64
 	for s, v := range g {
-		w := float64(v) - mean
+		w := float64(v) - base
 		if w <= 0 {
 			continue
 		}

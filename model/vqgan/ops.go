@@ -43,9 +43,9 @@ func (ws *workspace) put(b []float32) { ws.free = append(ws.free, b) }
 // dropBelow forgets the free buffers shorter than n elements and returns how
 // many bytes they held. Decode calls it when the resolution doubles: the
 // smaller maps of the levels behind are not needed again in this call, and
-// keeping them would hold every level's maps at once (measured for min-dalle:
-// 185 MB kept after a decode, against 3 maps of the top level + the im2col
-// strip that the top level needs).
+// keeping them would hold every level's maps at once (measured for min-dalle
+// before this: 185 MB kept after a decode, where the top level itself needs
+// three of its 32 MiB maps and the im2col strip).
 func (ws *workspace) dropBelow(n int) (bytes int) {
 	kept := ws.free[:0]
 	for _, b := range ws.free {
@@ -59,6 +59,11 @@ func (ws *workspace) dropBelow(n int) (bytes int) {
 	ws.free = kept
 	return bytes
 }
+
+// gcDropBytes is how many bytes of dropped workspace make Decode run the
+// garbage collector (see workspace.dropBelow): the default model's maps are
+// far below it, min-dalle's far above.
+const gcDropBytes = 16 << 20
 
 // grow returns buf resized to n, reallocating only when its capacity is short.
 func grow(buf []float32, n int) []float32 {
@@ -324,8 +329,3 @@ func add(x, y []float32) {
 		x[i] += v
 	}
 }
-
-// gcDropBytes is how many bytes of dropped workspace make Decode run the
-// garbage collector (see workspace.dropBelow): the default model's maps are
-// far below it, min-dalle's far above.
-const gcDropBytes = 16 << 20
