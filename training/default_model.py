@@ -365,6 +365,18 @@ class VQAutoencoder(nn.Module):
         return self.detok(idx)
 
 
+def object_mask(x, bg_rgb):
+    """x (B,3,H,W) in [0,1], bg_rgb (B,3) each scene's background in [0,1]: 1 where a pixel's
+    L1 distance to its background exceeds 0.06 (an object pixel), else 0; (B,1,H,W)."""
+    return ((x - bg_rgb[:, :, None, None]).abs().sum(1, keepdim=True) > 0.06).float()
+
+
+def vq_rec_loss(rec, x, obj, object_weight):
+    """The VQ stage's pixel loss: mean of w·(|d| + d²), d = rec − x, w = 1 + object_weight·obj."""
+    d = rec - x
+    return ((1 + object_weight * obj) * (d.abs() + d * d)).mean()
+
+
 def to_input(imgs_u8, device):
     """(B,64,64,3) uint8 numpy → (B,3,64,64) float in [0,1]."""
     return torch.from_numpy(np.ascontiguousarray(imgs_u8)).to(device).permute(0, 3, 1, 2).float() / 255.0
@@ -582,6 +594,45 @@ def plot_losses(path, series, title):
     fig.savefig(path + ".tmp.png", dpi=90)
     plt.close(fig)
     os.replace(path + ".tmp.png", path)
+
+
+def adamw(model, lr, wd):
+    """The transformer's optimizer: AdamW (β 0.9, 0.98), weight decay on matrices only."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": wd},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98))
+
+
+def tf_train_step(model, opt, text, target, autocast):
+    """One teacher-forced step: the decoder is fed [BOS, target[:, :-1]] and predicts target;
+    cross-entropy over all logits (in fp32), gradient clipping at 1.0. autocast is a context
+    manager for the forward pass (bf16 autocast or a null context). Returns the loss."""
+    bos = torch.full((target.shape[0], 1), model.c["image_bos"], dtype=torch.long, device=target.device)
+    with autocast:
+        logits = model(text, torch.cat([bos, target[:, :-1]], 1))
+    loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss
+
+
+def score_summary(verdicts, scenes, with_size=False):
+    """shapes64.score verdicts of scenes → {"n", "attributes": {attr: accuracy}, "types": {scene
+    type (with "/size" if with_size): share fully right}, "type_counts"}."""
+    from collections import Counter
+    attr, tot, bt, btn = Counter(), Counter(), Counter(), Counter()
+    for v, sc in zip(verdicts, scenes):
+        for k, ok in v.items():
+            attr[k] += bool(ok)
+            tot[k] += 1
+        key = sc["type"] + ("/" + sc.get("size", "") if with_size else "")
+        bt[key] += bool(v["all"])
+        btn[key] += 1
+    return {"n": len(scenes), "attributes": {k: attr[k] / tot[k] for k in sorted(tot)},
+            "types": {k: bt[k] / btn[k] for k in sorted(btn)}, "type_counts": dict(btn)}
 
 
 def cosine_lr(step, total, peak, warmup, floor=0.1):

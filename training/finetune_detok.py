@@ -89,12 +89,11 @@ def main():
         rng = np.random.default_rng(args.seed * 7919 + step)
         sel = rng.integers(0, len(imgs), args.batch)
         x = dm.to_input(imgs[sel], "cpu")
-        w = 1 + 4.0 * train_vq.object_mask(x, bg_idx[sel], "cpu")
+        obj = train_vq.object_mask(x, bg_idx[sel], "cpu")
         for g in opt.param_groups:
             g["lr"] = dm.cosine_lr(step, total, args.lr, 50)
         rec = ae.detok(torch.from_numpy(toks[sel].astype(np.int64)))
-        d = rec - x
-        loss = (w * (d.abs() + d * d)).mean()
+        loss = dm.vq_rec_loss(rec, x, obj, 4.0)  # train_vq.py's --object-weight 4
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

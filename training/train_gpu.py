@@ -35,13 +35,11 @@ held-out pool is also saved as RUN/pool_heldout.{npy,json} (train_vq.py's format
 """
 import argparse
 import json
-import math
 import multiprocessing as mp
 import os
 import random
 import sys
 import time
-from collections import Counter
 
 import numpy as np
 import torch
@@ -213,20 +211,7 @@ def vq_eval(ae, workers, n, seed, device):
     ae.train()
     recs = np.concatenate(recs)
     verdicts = workers.map(score_one, [(r, shapes64.caption(s)[1]) for r, s in zip(recs, scenes)], chunksize=16)
-    return summarise(verdicts, scenes, with_size=True)
-
-
-def summarise(verdicts, scenes, with_size=False):
-    attr, tot, bt, btn = Counter(), Counter(), Counter(), Counter()
-    for v, s in zip(verdicts, scenes):
-        for k, ok in v.items():
-            attr[k] += bool(ok)
-            tot[k] += 1
-        key = s["type"] + ("/" + s.get("size", "") if with_size else "")
-        bt[key] += bool(v["all"])
-        btn[key] += 1
-    return {"n": len(scenes), "attributes": {k: attr[k] / tot[k] for k in sorted(tot)},
-            "types": {k: bt[k] / btn[k] for k in sorted(btn)}, "type_counts": dict(btn)}
+    return dm.score_summary(verdicts, scenes, with_size=True)
 
 
 def gen_eval(model, ae, tok, workers, split, n, seed, sc, k, temp, device, batch=512):
@@ -243,7 +228,7 @@ def gen_eval(model, ae, tok, workers, split, n, seed, sc, k, temp, device, batch
             imgs.append(dm.to_uint8(ae.decode(toks.view(-1, side, side))))
     imgs = np.concatenate(imgs)
     verdicts = workers.map(score_one, [(im, c[1]) for im, c in zip(imgs, caps)], chunksize=8)
-    return summarise(verdicts, scenes)
+    return dm.score_summary(verdicts, scenes)
 
 
 def main():
@@ -334,21 +319,18 @@ def main():
             gpu_imgs[:], gpu_bg[:] = [imgs_all], [bg_all]
         sel = torch.randint(0, imgs_all.shape[0], (args.vq_batch,), device=device)
         x = imgs_all[sel].permute(0, 3, 1, 2).float() / 255.0
-        obj = ((x - bg_rgb[bg_all[sel]][:, :, None, None]).abs().sum(1, keepdim=True) > 0.06).float()
-        w = 1 + 4.0 * obj                                   # train_vq's --object-weight 4
+        obj = dm.object_mask(x, bg_rgb[bg_all[sel]])
         if step == 10:
             t10 = time.time()
         if step == 30:
             est_total = 30 + int((vq_end - time.time()) / ((time.time() - t10) / 20))
             log("VQ: %.1f ms/step at batch %d -> about %d steps" % (
                 (time.time() - t10) / 20 * 1e3, args.vq_batch, est_total))
-        total = est_total or 10 ** 9
-        lr = dm.cosine_lr(step, total, args.vq_lr, 30) if est_total else args.vq_lr * (step + 1) / 30
+        lr = dm.cosine_lr(step, est_total or 10 ** 9, args.vq_lr, 30)
         for g in opt.param_groups:
             g["lr"] = lr
         rec, commit, idx, flat = ae(x)
-        d = rec - x
-        l_rec = (w * (d.abs() + d * d)).mean()
+        l_rec = dm.vq_rec_loss(rec, x, obj, 4.0)  # train_vq.py's --object-weight 4
         loss = l_rec + 0.25 * commit
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -429,13 +411,9 @@ def main():
         model.load_state_dict({k: v.float() for k, v in init.items()})
         log("transformer starts from %s (step %s)" % (args.tf_init, init_meta.get("step", "?")))
         res["tf_init"] = {"file": os.path.basename(args.tf_init), "step": init_meta.get("step")}
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=args.tf_lr, betas=(0.9, 0.98))
+    opt = dm.adamw(model, args.tf_lr, args.wd)
     log("transformer: %d params, batch %d, lr %g, SDPA %s" % (dm.param_count(model), args.tf_batch, args.tf_lr, sdpa))
     empty = torch.tensor(tok.empty_row(tlen), device=device)
-    bos = torch.full((args.tf_batch, 1), cfg["image_bos"], dtype=torch.long, device=device)
     vsel = slice(0, min(512, len(htoks)))
     amp = device.type == "cuda"
     logs = {"step": [], "loss": [], "val_step": [], "val_loss": []}
@@ -495,13 +473,7 @@ def main():
         lr = dm.cosine_lr(step, total or 10 ** 9, args.tf_lr, args.tf_warmup)
         for g in opt.param_groups:
             g["lr"] = lr
-        with autocast(amp):
-            logits = model(text, torch.cat([bos, target[:, :-1]], 1))
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = dm.tf_train_step(model, opt, text, target, autocast(amp))
         step += 1
         if step % 50 == 0:
             acc += loss.item()

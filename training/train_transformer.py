@@ -95,7 +95,6 @@ def text_batch(tok, scenes, sel, rng, length, empty_p, train):
 
 def evaluate(args, tok, device):
     """Generate from fresh full captions, decode with the VQ detokenizer, score with shapes64."""
-    from collections import Counter
     ck = dm.load_ckpt(os.path.join(args.run, "tf.pt"))
     vq_ck = dm.load_ckpt(os.path.join(args.run, "vq.pt"))
     if ck is None or vq_ck is None:
@@ -119,23 +118,16 @@ def evaluate(args, tok, device):
         side = int(round(cfg["image_tokens"] ** 0.5))
         imgs.append(dm.to_uint8(ae.decode(toks.view(-1, side, side))))
     imgs = np.concatenate(imgs)
-    attr, tot, bt, btn = Counter(), Counter(), Counter(), Counter()
-    for (text, asserted), img, sc in zip(caps, imgs, scenes):
-        v = shapes64.score(img, asserted)
-        for k, ok in v.items():
-            attr[k] += bool(ok)
-            tot[k] += 1
-        bt[sc["type"]] += bool(v["all"])
-        btn[sc["type"]] += 1
+    summary = dm.score_summary([shapes64.score(img, c[1]) for c, img in zip(caps, imgs)], scenes)
     res = {"n": args.eval, "split": args.split, "step": ck["step"], "supercondition": args.supercondition,
            "top_k": args.top_k, "temperature": args.temperature,
-           "attributes": {k: attr[k] / tot[k] for k in sorted(tot)},
-           "types": {k: bt[k] / btn[k] for k in sorted(btn)}}
+           "attributes": summary["attributes"], "types": summary["types"]}
     log_print("eval %s n=%d step %d (f=%g, top-k %d, T=%g) in %.0f s: all %.1f%%" % (
         args.split, args.eval, ck["step"], args.supercondition, args.top_k, args.temperature,
         time.time() - t0, 100 * res["attributes"]["all"]))
     log_print("  per attribute: " + ", ".join("%s %.1f%%" % (k, 100 * v) for k, v in res["attributes"].items()))
-    log_print("  per type ('all'): " + ", ".join("%s %.1f%% (%d)" % (k, 100 * v, btn[k]) for k, v in res["types"].items()))
+    log_print("  per type ('all'): " + ", ".join("%s %.1f%% (%d)" % (k, 100 * v, summary["type_counts"][k])
+                                             for k, v in res["types"].items()))
     with open(os.path.join(args.run, "tf_eval_%s.json" % args.split), "w") as f:
         json.dump(res, f, indent=1)
     from PIL import Image
@@ -211,10 +203,7 @@ def main():
         sys.exit("checkpoint config %s does not match the VQ codebook %d / vocabulary %d" % (
             cfg, codebook, len(tok.vocab)))
     model = dm.TextToImage(cfg).to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+    opt = dm.adamw(model, args.lr, args.wd)
     step, logs = 0, {"step": [], "loss": [], "val_step": [], "val_loss": []}
     if ck is not None:
         model.load_state_dict(ck["model"])
@@ -274,13 +263,8 @@ def main():
         lr = dm.cosine_lr(step, args.steps, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            logits = model(text, shifted(target))
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = dm.tf_train_step(model, opt, text, target,
+                                torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp))
         step += 1
         acc += loss.item()
         acc_n += 1

@@ -25,7 +25,7 @@ import os
 import random
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -41,9 +41,8 @@ def log_print(*a):
 
 
 def object_mask(x, bg_idx, device):
-    """x (B,3,H,W) in [0,1]; pixels whose L1 distance to the background > 0.06 → 1."""
-    bg = torch.from_numpy(dm.BG_RGB[bg_idx]).to(device)[:, :, None, None]
-    return ((x - bg).abs().sum(1, keepdim=True) > 0.06).float()
+    """dm.object_mask with the backgrounds given as indices into dm.BG_RGB (numpy)."""
+    return dm.object_mask(x, torch.from_numpy(dm.BG_RGB[bg_idx]).to(device))
 
 
 def evaluate(model, n, seed, device, out_dir=None, log=log_print):
@@ -57,26 +56,14 @@ def evaluate(model, n, seed, device, out_dir=None, log=log_print):
             idx = model.encode(dm.to_input(gts[i:i + 64], device))
             recs.append(dm.to_uint8(model.decode(idx)))
     recs = np.concatenate(recs)
-    attr, tot = Counter(), Counter()
-    by_type, by_type_n = Counter(), Counter()
     mse = ((recs.astype(np.float64) - gts.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
     psnr = float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))))
-    for s, r in zip(scenes, recs):
-        _, asserted = shapes64.caption(s)
-        v = shapes64.score(r, asserted)
-        for k, ok in v.items():
-            attr[k] += bool(ok)
-            tot[k] += 1
-        key = s["type"] + "/" + s.get("size", "")
-        by_type[key] += bool(v["all"])
-        by_type_n[key] += 1
-    res = {"n": n, "seed": seed, "psnr_db": psnr,
-           "attributes": {k: attr[k] / tot[k] for k in sorted(tot)},
-           "types": {k: by_type[k] / by_type_n[k] for k in sorted(by_type_n)},
-           "type_counts": dict(by_type_n)}
+    verdicts = [shapes64.score(r, shapes64.caption(s)[1]) for s, r in zip(scenes, recs)]
+    res = {"n": n, "seed": seed, "psnr_db": psnr}
+    res.update(dm.score_summary(verdicts, scenes, with_size=True))
     log("eval n=%d: all %.1f%%, PSNR %.2f dB" % (n, 100 * res["attributes"]["all"], psnr))
     log("  per attribute: " + ", ".join("%s %.1f%%" % (k, 100 * v) for k, v in res["attributes"].items()))
-    log("  per type/size ('all'): " + ", ".join("%s %.1f%% (%d)" % (k, 100 * v, by_type_n[k])
+    log("  per type/size ('all'): " + ", ".join("%s %.1f%% (%d)" % (k, 100 * v, res["type_counts"][k])
                                               for k, v in res["types"].items()))
     if out_dir:
         with open(os.path.join(out_dir, "vq_eval.json"), "w") as f:
@@ -201,13 +188,12 @@ def main():
         rng = np.random.default_rng(args.seed * 7919 + step)
         sel = rng.integers(0, len(imgs), args.batch)
         x = dm.to_input(imgs[sel], device)
-        w = 1 + args.object_weight * object_mask(x, bg_idx[sel], device)
+        obj = object_mask(x, bg_idx[sel], device)
         lr = dm.cosine_lr(step, args.steps, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         rec, commit, idx, flat = model(x)
-        d = rec - x
-        l_rec = (w * (d.abs() + d * d)).mean()
+        l_rec = dm.vq_rec_loss(rec, x, obj, args.object_weight)
         loss = l_rec + args.beta * commit
         opt.zero_grad(set_to_none=True)
         loss.backward()
