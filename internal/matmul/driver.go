@@ -117,6 +117,16 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 	// 1024×1024×1024 and 128×1024×2730, but 0.4–0.6× on 4096×128×1152,
 	// where only 4 panels amortise the scalar packing, and ≈ 0.95× at m = 64).
 	packAll := e.packA || (np >= 16 && m >= 128)
+	// When several tasks share a row block (nch > 1), its A slivers are
+	// packed once per k block, before the tasks, instead of by every task.
+	// (Row blocks of mcBlock rows hold whole slivers: mcBlock % mr == 0.)
+	shareA := packAll && nch > 1 && mcBlock%mr == 0
+	var ashared []float32
+	nsl := (m + mr - 1) / mr
+	if shareA {
+		ashared = getScratch(nsl * mr * min(k, kcBlock))
+		defer putScratch(ashared)
+	}
 	var bbuf []float32
 	if bs.packed == nil {
 		bbuf = getScratch(np * min(k, kcBlock) * nr)
@@ -145,6 +155,19 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 				}
 			})
 		}
+		if shareA {
+			runWorkers(threads, nsl, func(w int) {
+				for g := w; g < nsl; g += min(threads, nsl) {
+					i := g * mr
+					rows := min(mr, m-i)
+					pmr := mr
+					if rows <= ti.smr && ti.smr < mr {
+						pmr = ti.smr
+					}
+					packA(ashared[g*mr*kc:g*mr*kc+pmr*kc], a, lda, transA, i, rows, pc, kc, pmr)
+				}
+			})
+		}
 		var next atomic.Int64
 		runWorkers(threads, ntasks, func(w int) {
 			need := mr*nr + ((mcBlock+mr-1)/mr)*mr*kcBlock
@@ -168,6 +191,12 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 					s := &sl[ns]
 					s.i, s.rows, s.small = i, rows, false
 					switch {
+					case shareA:
+						dst := ashared[(i/mr)*mr*kc:]
+						s.p, s.rs, s.ks = &dst[0], f32, uintptr(mr*f32)
+						if rows <= ti.smr && ti.smr < mr {
+							s.ks, s.small = uintptr(ti.smr*f32), true
+						}
 					case rows <= ti.smr && ti.smr < mr:
 						// A short tail: the small kernel wastes fewer FMAs.
 						dst := apack[ns*mr*kc : ns*mr*kc+ti.smr*kc]

@@ -162,6 +162,57 @@ func (e *Engine) Gemm(transA, transB bool, m, n, k int, alpha float32, a []float
 	e.gemmSIMD(transA, m, n, k, alpha, a, lda, bSource{raw: b, ldb: ldb, transB: transB}, beta, c, ldc)
 }
 
+// PanelWidth is the number of columns nr in each B panel of GemmPanels:
+// the SIMD tier's register block width, or 32 for tiers without panels.
+func (e *Engine) PanelWidth() int {
+	if e.impl == nil {
+		return 32
+	}
+	return e.impl.nr
+}
+
+// GemmPanels computes C = alpha·A·B + beta·C (C m×n, A m×k with row
+// stride lda) where B (k×n) comes already in the panel format of a
+// Linear's packed weight: panel jp, columns jp·nr … jp·nr+nr−1 with
+// nr = PanelWidth(), is k rows of nr floats at b[jp·k·nr:], b[jp·k·nr +
+// p·nr + j] = B[p, jp·nr+j], zero past n. A caller that produces B itself
+// (the rows of an im2col, say) writes it in this format and saves the
+// packing pass Gemm would make. The products and their order are those of
+// Gemm on the same B, so the results are identical.
+func (e *Engine) GemmPanels(m, n, k int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("matmul: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	nr := e.PanelWidth()
+	np := (n + nr - 1) / nr
+	checkMat("A", a, m, k, lda)
+	checkMat("C", c, m, n, ldc)
+	if len(b) < np*k*nr {
+		panic(fmt.Sprintf("matmul: B has %d elements, %d panels of %d×%d need %d", len(b), np, k, nr, np*k*nr))
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if e.impl == nil {
+		// No panel kernels: unpack B into a k×n matrix for Gemm.
+		raw := getScratch(k * n)
+		defer putScratch(raw)
+		for jp := range np {
+			cols := min(nr, n-jp*nr)
+			for p := range k {
+				copy(raw[p*n+jp*nr:p*n+jp*nr+cols], b[jp*k*nr+p*nr:])
+			}
+		}
+		e.Gemm(false, false, m, n, k, alpha, a, lda, raw[:k*n], n, beta, c, ldc)
+		return
+	}
+	e.gemmSIMD(false, m, n, k, alpha, a, lda, bSource{packed: b, pk: k}, beta, c, ldc)
+}
+
 // checkMat panics unless s holds a rows×cols matrix with row stride ld.
 func checkMat(name string, s []float32, rows, cols, ld int) {
 	if ld < max(1, cols) {

@@ -171,55 +171,79 @@ func (r *run) conv1x1(dst, src []float32, c *conv, n int) {
 //	col (in·9, rows·w):  col[(ci·9 + ky·3 + kx), (y−y0)·w + x] = src[ci, y+ky−1, x+kx−1] (0 outside)
 //	dst[:, y0·w : y1·w] = W (out, in·9) · col + b
 //
-// The strip height is the largest that keeps col within r.scratchElems
-// (at least one row); strips are made equal in height.
+// col is written straight in the GEMM's B-panel format (see
+// matmul.Engine.GemmPanels: panels of nr output positions, each in·9 rows of
+// nr floats), so the GEMM does not pack it again. The strip height is the
+// largest that keeps col within r.scratchElems (at least one row); strips
+// are made equal in height.
 func (r *run) conv3x3(dst, src []float32, c *conv, h, w int) {
 	hw := h * w
 	kk := c.in * 9
 	fillBias(dst, c.b, hw)
+	eng := r.gemmEngine()
+	nr := eng.PanelWidth()
 	maxRows := max(1, r.scratchElems/(kk*w))
 	strips := (h + maxRows - 1) / maxRows
 	rows := (h + strips - 1) / strips
-	r.ws.col = grow(r.ws.col, kk*rows*w)
+	r.ws.col = grow(r.ws.col, (rows*w+nr-1)/nr*kk*nr)
 	for y0 := 0; y0 < h; y0 += rows {
 		y1 := min(h, y0+rows)
 		n := (y1 - y0) * w
-		col := r.ws.col[:kk*n]
-		r.parallel(c.in, func(lo, hi int) { im2col3(col, src, lo, hi, h, w, y0, y1) })
-		r.gemmNN(c.out, n, kk, c.w, kk, col, n, dst[y0*w:], hw)
+		np := (n + nr - 1) / nr
+		col := r.ws.col[:np*kk*nr]
+		r.parallel(np, func(lo, hi int) { im2colPanels(col, src, c.in, h, w, y0, n, nr, lo, hi) })
+		eng.GemmPanels(c.out, n, kk, 1, c.w, kk, col, 1, dst[y0*w:], hw)
 	}
 }
 
-// im2col3 fills the rows of col that belong to input channels [c0, c1) for
-// output rows [y0, y1) (see conv3x3).
-func im2col3(col, src []float32, c0, c1, h, w, y0, y1 int) {
-	n := (y1 - y0) * w
-	for ci := c0; ci < c1; ci++ {
-		plane := src[ci*h*w : (ci+1)*h*w]
-		for ky := range 3 {
-			for kx := range 3 {
-				out := col[(ci*9+ky*3+kx)*n:][:n]
-				for y := y0; y < y1; y++ {
-					row := out[(y-y0)*w : (y-y0+1)*w]
+// im2colPanels writes panels [jp0, jp1) of the strip's col (see conv3x3)
+// for the n output positions q = (y−y0)·w + x starting at row y0: panel jp
+// holds positions jp·nr … jp·nr+nr−1, col[jp·kk·nr + (ci·9+ky·3+kx)·nr + j]
+// = src[ci, y+ky−1, x+kx−1] for q = jp·nr + j (0 outside the image and
+// past n), kk = cin·9.
+func im2colPanels(col, src []float32, cin, h, w, y0, n, nr, jp0, jp1 int) {
+	kk := cin * 9
+	for jp := jp0; jp < jp1; jp++ {
+		panel := col[jp*kk*nr : (jp+1)*kk*nr]
+		q0 := jp * nr
+		cols := min(nr, n-q0)
+		if cols < nr {
+			clear(panel)
+		}
+		// A panel covers runs of positions, each within one image row.
+		for q := q0; q < q0+cols; {
+			y, x0 := y0+(q/w), q%w
+			run := min(w-x0, q0+cols-q)
+			off := q - q0
+			for ci := range cin {
+				plane := src[ci*h*w : (ci+1)*h*w]
+				for ky := range 3 {
+					base := panel[(ci*9+ky*3)*nr:]
 					sy := y + ky - 1
 					if sy < 0 || sy >= h {
-						clear(row)
+						for kx := range 3 {
+							clear(base[kx*nr+off : kx*nr+off+run])
+						}
 						continue
 					}
 					in := plane[sy*w : (sy+1)*w]
-					// row[x] = in[x+kx−1] for 0 ≤ x+kx−1 < w.
-					switch kx {
-					case 0:
-						row[0] = 0
-						copy(row[1:], in[:w-1])
-					case 1:
-						copy(row, in)
-					case 2:
-						copy(row[:w-1], in[1:])
-						row[w-1] = 0
+					for kx := range 3 {
+						seg := base[kx*nr+off : kx*nr+off+run]
+						// seg[i] = in[x0+i+kx−1] where 0 ≤ x0+i+kx−1 < w.
+						lo := x0 + kx - 1
+						if lo < 0 {
+							seg[0] = 0
+							seg, lo = seg[1:], 0
+						}
+						if hi := lo + len(seg); hi > w {
+							seg[len(seg)-1] = 0
+							seg = seg[:len(seg)-1]
+						}
+						copy(seg, in[lo:lo+len(seg)])
 					}
 				}
 			}
+			q += run
 		}
 	}
 }

@@ -39,9 +39,11 @@ func compare64(t *testing.T, what string, got []float32, want []float64) {
 
 func TestConv(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	const in, out = 5, 7
-	for _, hw := range [][2]int{{1, 1}, {5, 6}, {9, 2}} {
-		h, w := hw[0], hw[1]
+	// Widths below, at and across the GEMM's 32-position panels (several
+	// image rows in one panel, one row over several panels); out = 20 runs
+	// the blocked GEMM path, out = 7 the small-M one.
+	for _, sz := range [][4]int{{5, 7, 1, 1}, {5, 7, 5, 6}, {5, 7, 9, 2}, {3, 20, 3, 40}, {2, 20, 4, 70}, {4, 20, 5, 32}} {
+		in, out, h, w := sz[0], sz[1], sz[2], sz[3]
 		for _, k := range []int{1, 3} {
 			c := conv{in: in, out: out, k: k, w: randSlice(rng, out*in*k*k), b: randSlice(rng, out)}
 			src := randSlice(rng, in*h*w)
@@ -66,6 +68,10 @@ func TestConv(t *testing.T) {
 				}
 			}
 			for _, r := range []*run{testRun(1, 1<<20), testRun(3, 4), testRun(2, in*9*w*4*2)} {
+				r.ws.col = make([]float32, 1<<16) // stale contents: every col element must be written
+				for i := range r.ws.col {
+					r.ws.col[i] = float32(math.NaN())
+				}
 				got := make([]float32, out*h*w)
 				for i := range got {
 					got[i] = float32(math.NaN()) // must be overwritten

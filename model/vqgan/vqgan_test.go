@@ -498,3 +498,27 @@ func TestReleaseWorkspace(t *testing.T) {
 		t.Error("decode after release differs")
 	}
 }
+
+// BenchmarkDecodeMinDalle decodes one 16×16-token image with random weights
+// of min-dalle's shapes (256×256 pixels, ≈ 124 G multiply-adds); threads =
+// GOMAXPROCS (the -cpu flag). Reports GFLOPS (2 per multiply-add).
+func BenchmarkDecodeMinDalle(b *testing.B) {
+	cfg := MinDalle()
+	m, err := New(cfg, randomSource(cfg, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tokens := make([]int, 256)
+	for i := range tokens {
+		tokens[i] = (i * 7919) % cfg.Codebook
+	}
+	if _, err := m.Decode(tokens, 16, 16); err != nil { // grow the workspace
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := m.Decode(tokens, 16, 16); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(2*float64(cfg.MulAdds(16, 16))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+}
