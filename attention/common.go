@@ -2,10 +2,10 @@ package attention
 
 import (
 	"slices"
-	"sync"
+	"sync/atomic"
 
 	"github.com/tessella-ml/tessella/attention/tile"
-	"sync/atomic"
+	"github.com/tessella-ml/tessella/internal/par"
 )
 
 // row returns the HeadDim values of operand o at (batch b, row i, head h).
@@ -94,21 +94,15 @@ func parallel(n, threads int, f func(worker, item int)) {
 		return
 	}
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range threads {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				f(w, i)
+	par.Run(threads, func(w int) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= n {
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			f(w, i)
+		}
+	})
 }
 
 // ScratchSizer is implemented by kernels that can say how many bytes of

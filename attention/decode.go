@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/tessella-ml/tessella/attention/tile"
+	"github.com/tessella-ml/tessella/internal/par"
 )
 
 // Decode is the kernel for a few query rows (the decoder's one new token)
@@ -63,24 +64,15 @@ func (dk *Decode) Forward(a *Args) error {
 		dk.put(buf)
 		return nil
 	}
-	var wg sync.WaitGroup
 	per := (n + threads - 1) / threads
-	for w := range threads {
+	par.Run((n+per-1)/per, func(w int) {
 		lo, hi := w*per, min(n, (w+1)*per)
-		if lo >= hi {
-			break
+		buf := dk.get(size)
+		for item := lo; item < hi; item++ {
+			decodeRow(a, buf, item)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := dk.get(size)
-			for item := lo; item < hi; item++ {
-				decodeRow(a, buf, item)
-			}
-			dk.put(buf)
-		}()
-	}
-	wg.Wait()
+		dk.put(buf)
+	})
 	return nil
 }
 

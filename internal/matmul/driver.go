@@ -3,6 +3,8 @@ package matmul
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/tessella-ml/tessella/internal/par"
 )
 
 // Blocking parameters (floats). KC·nr·4 B = 32 KB: the B micro-panel of
@@ -67,24 +69,9 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 }
 
 // runWorkers runs f(worker) on min(threads, tasks) goroutines (inline for
-// one) and waits.
+// one) and waits; the goroutines come from package par's spinning pool.
 func runWorkers(threads, tasks int, f func(w int)) {
-	if threads > tasks {
-		threads = tasks
-	}
-	if threads <= 1 {
-		f(0)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := 0; w < threads; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(w)
-		}()
-	}
-	wg.Wait()
+	par.Run(min(threads, tasks), f)
 }
 
 // sliver is mr rows of op(A) over one k block: row r, step p at

@@ -1,12 +1,12 @@
 package vqgan
 
 import (
-	"github.com/tessella-ml/tessella/internal/vec"
 	"math"
 	"runtime"
-	"sync"
 
 	"github.com/tessella-ml/tessella/internal/matmul"
+	"github.com/tessella-ml/tessella/internal/par"
+	"github.com/tessella-ml/tessella/internal/vec"
 )
 
 // Every activation is a (C, H·W) row-major float32 map: element (c, y, x) at
@@ -122,16 +122,7 @@ func (r *run) parallel(n int, f func(lo, hi int)) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	for i := range t {
-		lo, hi := i*n/t, (i+1)*n/t
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	wg.Wait()
+	par.Run(t, func(i int) { f(i*n/t, (i+1)*n/t) })
 }
 
 func threadCount(t int) int {

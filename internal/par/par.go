@@ -1,0 +1,152 @@
+// Package par runs fork-join loops — f(0), …, f(n−1) at once, then wait —
+// on a pool of goroutines that spin for a short while after each job
+// before they park.
+//
+// One decoder step of DALL·E Mini runs about 145 such loops (the GEMVs of
+// 12 layers, their attention, the logits) a few tens of microseconds apart.
+// Starting fresh goroutines for each loop pays, every time, for waking an
+// OS thread that went to sleep in the gap: measured on the 2-vCPU
+// development VM, 2.4 µs per two-goroutine fork-join back to back but ≈ 18
+// µs after 20 µs of single-threaded work. A pool worker that is still
+// spinning starts within a fraction of a microsecond.
+//
+// The pool is used by one Run at a time; a Run that finds it busy (another
+// goroutine's Run, or a Run nested inside f) starts goroutines as before,
+// so Run never waits for the pool and never deadlocks.
+package par
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// spinTime is how long an idle worker (and a caller waiting for workers)
+// polls before parking: longer than the gaps between the loops of a decode
+// step, short enough that an idle process goes quiet at once.
+const spinTime = 100 * time.Microsecond
+
+// Run calls f(w) for w = 0 … n−1, f(0) on the calling goroutine and the
+// rest concurrently, and returns when all have returned. n ≤ 1 runs f(0)
+// inline (n < 1 runs nothing).
+func Run(n int, f func(w int)) {
+	switch {
+	case n < 1:
+		return
+	case n == 1:
+		f(0)
+		return
+	}
+	if !pool.mu.TryLock() {
+		spawn(n, f)
+		return
+	}
+	defer pool.mu.Unlock()
+	for len(pool.workers) < n-1 {
+		wk := &worker{wake: make(chan struct{}, 1)}
+		pool.workers = append(pool.workers, wk)
+		go wk.loop()
+	}
+	j := &pool.job
+	j.f = f
+	j.left.Store(int32(n - 1))
+	for w := 1; w < n; w++ {
+		wk := pool.workers[w-1]
+		wk.t = task{j: j, w: w}
+		wk.slot.Store(&wk.t)
+		if wk.parked.Load() {
+			select {
+			case wk.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	f(0)
+	deadline := time.Now().Add(spinTime)
+	for i := 1; j.left.Load() != 0; i++ {
+		if i%64 == 0 {
+			if time.Now().After(deadline) {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	<-j.done // the last worker always sends
+	j.f = nil
+}
+
+// spawn is Run on fresh goroutines.
+func spawn(n int, f func(w int)) {
+	var wg sync.WaitGroup
+	for w := 1; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(w)
+		}()
+	}
+	f(0)
+	wg.Wait()
+}
+
+var pool = struct {
+	mu      sync.Mutex // held by the Run that uses the workers
+	workers []*worker  // worker i runs index i+1 of a job
+	job     job        // the current job, reused (one Run at a time)
+}{job: job{done: make(chan struct{}, 1)}}
+
+type job struct {
+	f    func(w int)
+	left atomic.Int32  // workers still running
+	done chan struct{} // receives one value when left reaches 0
+}
+
+type task struct {
+	j *job
+	w int
+}
+
+type worker struct {
+	t      task                 // the task slot points to (owned by Run until handed over)
+	slot   atomic.Pointer[task] // set by Run, taken by the worker
+	parked atomic.Bool          // the worker is (about to be) blocked on wake
+	wake   chan struct{}        // capacity 1; a stale token only costs one extra poll
+}
+
+func (wk *worker) loop() {
+	for {
+		t := wk.next()
+		t.j.f(t.w)
+		if t.j.left.Add(-1) == 0 {
+			t.j.done <- struct{}{}
+		}
+	}
+}
+
+// next polls the slot for spinTime, then parks until Run wakes it. Run
+// stores the slot before it reads parked and the worker sets parked before
+// its last look at the slot, so a task is never missed.
+func (wk *worker) next() *task {
+	deadline := time.Now().Add(spinTime)
+	for i := 1; ; i++ {
+		if t := wk.slot.Swap(nil); t != nil {
+			return t
+		}
+		if i%64 != 0 {
+			continue
+		}
+		if time.Now().Before(deadline) {
+			runtime.Gosched()
+			continue
+		}
+		wk.parked.Store(true)
+		if t := wk.slot.Swap(nil); t != nil {
+			wk.parked.Store(false)
+			return t
+		}
+		<-wk.wake
+		wk.parked.Store(false)
+		deadline = time.Now().Add(spinTime)
+	}
+}
