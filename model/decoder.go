@@ -10,7 +10,7 @@ import (
 // decoderLayer holds one DalleBartDecoder layer's weights.
 type decoderLayer struct {
 	preSelfLN  layerNorm   // pre_self_attn_layer_norm (E)
-	self       attnWeights // self_attn.{q,k,v,out}_proj (E, E)
+	self       attnWeights // self_attn.{q,k,v,out}_proj (E, E), q, k, v fused
 	selfLN     layerNorm   // self_attn_layer_norm (E)
 	preCrossLN layerNorm   // pre_encoder_attn_layer_norm (E)
 	cross      attnWeights // encoder_attn.{q,k,v,out}_proj (E, E)
@@ -65,10 +65,10 @@ func NewDecoderWithOptions(cfg Config, src Source, opts Options) (*Decoder, erro
 		p := fmt.Sprintf("layers.%d.", l)
 		dec.layers = append(dec.layers, decoderLayer{
 			preSelfLN:  ld.layerNorm(p+"pre_self_attn_layer_norm", e, eps),
-			self:       ld.attn(p+"self_attn", e),
+			self:       ld.selfAttn(p+"self_attn", e),
 			selfLN:     ld.layerNorm(p+"self_attn_layer_norm", e, eps),
 			preCrossLN: ld.layerNorm(p+"pre_encoder_attn_layer_norm", e, eps),
-			cross:      ld.attn(p+"encoder_attn", e),
+			cross:      ld.crossAttn(p+"encoder_attn", e),
 			crossLN:    ld.layerNorm(p+"encoder_attn_layer_norm", e, eps),
 			glu:        ld.glu(p+"glu", e, cfg.GLU, eps),
 		})
@@ -94,6 +94,7 @@ type State struct {
 	crossValid     [2][]bool   // (n, T): key flags of encoder row 0 / 1, repeated per image
 
 	x, h, q, a []float32 // (2n, E)
+	qkv        []float32 // (2n, 3E): the fused self-attention projections
 	logits     []float32 // (2n, Vi+1)
 	glu        gluBuffers
 	args       attention.Args // reused so that Step does not allocate it
@@ -126,6 +127,7 @@ func (dec *Decoder) NewState(encoderState []float32, textRows [][]int, n int) (*
 		selfK: make([][]float32, L), selfV: make([][]float32, L),
 		crossK: make([][]float32, L), crossV: make([][]float32, L),
 		x: make([]float32, R*E), h: make([]float32, R*E), q: make([]float32, R*E), a: make([]float32, R*E),
+		qkv:    make([]float32, 3*R*E),
 		logits: make([]float32, R*cfg.Logits()),
 		glu:    newGLUBuffers(R, E, cfg.GLU),
 	}
@@ -182,6 +184,7 @@ func (dec *Decoder) Step(s *State, prevTokens []int, i int) ([]float32, error) {
 	}
 	n, R, E, T, D := s.n, s.rows, cfg.Width, cfg.TextLen, cfg.HeadDim()
 	x, h, q, a := s.x, s.h, s.q, s.a // each (2n, E)
+	qkv := s.qkv                     // (2n, 3E)
 
 	// x = embed_tokens[prev] + embed_positions[i]; row r uses prevTokens[r mod n].
 	pe := dec.posEmb[i*E:][:E]
@@ -201,10 +204,14 @@ func (dec *Decoder) Step(s *State, prevTokens []int, i int) ([]float32, error) {
 		vSlot := s.selfV[l][i*R*E:][:R*E] // cache slot i (2n, E)
 
 		// Self-attention over cache slots 0..i.
-		ly.preSelfLN.forward(h, x) // h = LN(x)          (2n, E)
-		ly.self.k.Forward(kSlot, h, R)
-		ly.self.v.Forward(vSlot, h, R)
-		ly.self.q.Forward(q, h, R) // q = h·Wqᵀ          (2n, E)
+		ly.preSelfLN.forward(h, x)     // h = LN(x)                  (2n, E)
+		ly.self.qkv.Forward(qkv, h, R) // qkv = h·[Wq; Wk; Wv]ᵀ     (2n, 3E)
+		for r := range R {             // q, cache slot i ← rows of qkv
+			src := qkv[r*3*E:][:3*E]
+			copy(q[r*E:][:E], src[:E])
+			copy(kSlot[r*E:][:E], src[E:2*E])
+			copy(vSlot[r*E:][:E], src[2*E:])
+		}
 		*args = attention.Args{Batch: R, Heads: cfg.Heads, QLen: 1, KVLen: i + 1, HeadDim: D,
 			Q:       attention.Operand{Data: q, BatchStride: E, RowStride: E, HeadStride: D},
 			K:       attention.Operand{Data: s.selfK[l], BatchStride: E, RowStride: R * E, HeadStride: D},

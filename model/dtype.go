@@ -118,7 +118,7 @@ func linearBytes(ls ...*matmul.Linear) int {
 func (enc *Encoder) LinearBytes() int {
 	n := 0
 	for _, ly := range enc.layers {
-		n += linearBytes(ly.self.q, ly.self.k, ly.self.v, ly.self.o, ly.glu.fc0, ly.glu.fc1, ly.glu.fc2)
+		n += linearBytes(ly.self.qkv, ly.self.o, ly.glu.fc01, ly.glu.fc2)
 	}
 	return n
 }
@@ -128,8 +128,8 @@ func (enc *Encoder) LinearBytes() int {
 func (dec *Decoder) LinearBytes() int {
 	n := linearBytes(dec.lmHead)
 	for _, ly := range dec.layers {
-		n += linearBytes(ly.self.q, ly.self.k, ly.self.v, ly.self.o,
-			ly.cross.q, ly.cross.k, ly.cross.v, ly.cross.o, ly.glu.fc0, ly.glu.fc1, ly.glu.fc2)
+		n += linearBytes(ly.self.qkv, ly.self.o,
+			ly.cross.q, ly.cross.k, ly.cross.v, ly.cross.o, ly.glu.fc01, ly.glu.fc2)
 	}
 	return n
 }

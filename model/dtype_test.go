@@ -3,10 +3,12 @@ package model
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/tessella-ml/tessella/internal/matmul"
 	"github.com/tessella-ml/tessella/weights"
 )
 
@@ -174,5 +176,59 @@ func TestWeightDTypeQuality(t *testing.T) {
 	}
 	if _, err := NewModelWithOptions(cfg, nil, nil, nil, Options{WeightDType: "q4"}); err == nil {
 		t.Error("NewModelWithOptions accepted weight dtype q4")
+	}
+}
+
+// TestFusedLinearsExact: a Linear over stacked weights (the self-attention's
+// [Wq; Wk; Wv], the GLU's [fc0; fc1]) gives bit for bit the outputs of the
+// separate Linears, for every weight precision, decode and prefill row
+// counts, one and two threads, and widths that are not multiples of the
+// kernels' panels. (Gonum's kernels, the portable fallback, sum in an order
+// that depends on where a row starts in memory: there the test asks for
+// agreement within float32 accumulation error, 2k·2⁻²⁴·Σ|x||w|.)
+func TestFusedLinearsExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, dt := range []matmul.DType{matmul.F32, matmul.F16, matmul.BF16, matmul.Q8} {
+		for _, threads := range []int{1, 2} {
+			eng, err := matmul.NewEngine(matmul.Default().Tier(), threads)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exact := eng.Tier() != matmul.Gonum
+			for _, sh := range [][3]int{{2, 64, 48}, {2, 45, 70}, {128, 64, 48}, {5, 37, 33}} {
+				m, n, k := sh[0], sh[1], sh[2]
+				parts := make([][]float32, 3)
+				stacked := make([]float32, 0, 3*n*k)
+				for i := range parts {
+					parts[i] = make([]float32, n*k)
+					for j := range parts[i] {
+						parts[i][j] = float32(rng.NormFloat64())
+					}
+					stacked = append(stacked, parts[i]...)
+				}
+				x := make([]float32, m*k)
+				for j := range x {
+					x[j] = float32(rng.NormFloat64())
+				}
+				fused := make([]float32, m*3*n)
+				eng.NewLinearDType(dt, stacked, 3*n, k).Forward(fused, x, m)
+				for i, w := range parts {
+					y := make([]float32, m*n)
+					eng.NewLinearDType(dt, w, n, k).Forward(y, x, m)
+					for r := range m {
+						for c := range n {
+							a, b := fused[r*3*n+i*n+c], y[r*n+c]
+							var scale float64 // Σ|x||w| of this output
+							for p := range k {
+								scale += math.Abs(float64(x[r*k+p]) * float64(w[c*k+p]))
+							}
+							if exact && math.Float32bits(a) != math.Float32bits(b) || !exact && !(math.Abs(float64(a-b)) <= float64(2*k)*0x1p-24*scale) {
+								t.Fatalf("%v, %d threads, (%d,%d,%d): part %d row %d col %d: fused %g, separate %g", dt, threads, m, n, k, i, r, c, a, b)
+							}
+						}
+					}
+				}
+			}
+		}
 	}
 }

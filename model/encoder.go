@@ -58,7 +58,7 @@ func NewEncoderWithOptions(cfg Config, src Source, opts Options) (*Encoder, erro
 		p := fmt.Sprintf("layers.%d.", l)
 		enc.layers = append(enc.layers, encoderLayer{
 			preSelfLN: ld.layerNorm(p+"pre_self_attn_layer_norm", e, eps),
-			self:      ld.attn(p+"self_attn", e),
+			self:      ld.selfAttn(p+"self_attn", e),
 			selfLN:    ld.layerNorm(p+"self_attn_layer_norm", e, eps),
 			glu:       ld.glu(p+"glu", e, cfg.GLU, eps),
 		})
@@ -105,14 +105,12 @@ func (enc *Encoder) Forward(textRows [][]int) ([]float32, error) {
 	B, T, E, G := len(textRows), cfg.TextLen, cfg.Width, cfg.GLU
 	M := B * T // rows of every activation
 
-	x := make([]float32, M*E)    // residual stream (B, T, E)
-	h := make([]float32, M*E)    // normalised input (B, T, E)
-	q := make([]float32, M*E)    // queries (B, T, E)
-	k := make([]float32, M*E)    // keys (B, T, E)
-	v := make([]float32, M*E)    // values (B, T, E)
-	a := make([]float32, M*E)    // attention output, heads side by side (B, T, E)
-	valid := make([]bool, M)     // key j of row b is attended iff id != pad (B, T)
-	gb := newGLUBuffers(M, E, G) // GLU scratch
+	x := make([]float32, M*E)     // residual stream (B, T, E)
+	h := make([]float32, M*E)     // normalised input (B, T, E)
+	qkv := make([]float32, M*3*E) // queries, keys, values side by side (B, T, 3E)
+	a := make([]float32, M*E)     // attention output, heads side by side (B, T, E)
+	valid := make([]bool, M)      // key j of row b is attended iff id != pad (B, T)
+	gb := newGLUBuffers(M, E, G)  // GLU scratch
 
 	// x = embed_tokens[ids] + embed_positions[t]; positions start at 0.
 	for b, row := range textRows {
@@ -130,14 +128,16 @@ func (enc *Encoder) Forward(textRows [][]int) ([]float32, error) {
 	op := func(d []float32) attention.Operand {
 		return attention.Operand{Data: d, BatchStride: T * E, RowStride: E, HeadStride: cfg.HeadDim()}
 	}
+	// q, k and v are column blocks of qkv: rows 3E apart.
+	qkvOp := func(part int) attention.Operand {
+		return attention.Operand{Data: qkv[part*E:], BatchStride: T * 3 * E, RowStride: 3 * E, HeadStride: cfg.HeadDim()}
+	}
 	for l := range enc.layers {
 		ly := &enc.layers[l]
-		ly.preSelfLN.forward(h, x) // h = LN(x)           (B, T, E)
-		ly.self.q.Forward(q, h, M) // q = h·Wqᵀ           (B, T, E)
-		ly.self.k.Forward(k, h, M) // k = h·Wkᵀ           (B, T, E)
-		ly.self.v.Forward(v, h, M) // v = h·Wvᵀ           (B, T, E)
+		ly.preSelfLN.forward(h, x)     // h = LN(x)           (B, T, E)
+		ly.self.qkv.Forward(qkv, h, M) // [q k v] = h·[Wq; Wk; Wv]ᵀ (B, T, 3E)
 		args := attention.Args{Batch: B, Heads: cfg.Heads, QLen: T, KVLen: T, HeadDim: cfg.HeadDim(),
-			Q: op(q), K: op(k), V: op(v), Out: op(a), Mask: attention.Mask{KeyValid: valid}, Threads: enc.Threads}
+			Q: qkvOp(0), K: qkvOp(1), V: qkvOp(2), Out: op(a), Mask: attention.Mask{KeyValid: valid}, Threads: enc.Threads}
 		if err := kernel.Forward(&args); err != nil { // a = softmax(q·kᵀ/√D + mask)·v  (B, T, E)
 			return nil, fmt.Errorf("encoder layer %d: %w", l, err)
 		}

@@ -464,11 +464,11 @@ func TestStepAllocations(t *testing.T) {
 	mm := testing.AllocsPerRun(2, func() {
 		for l := range d.layers {
 			ly := &d.layers[l]
-			for _, lin := range []*matmul.Linear{ly.self.k, ly.self.v, ly.self.q, ly.self.o, ly.cross.q, ly.cross.o} {
+			ly.self.qkv.Forward(st.qkv, st.x, R)
+			for _, lin := range []*matmul.Linear{ly.self.o, ly.cross.q, ly.cross.o} {
 				lin.Forward(st.h, st.x, R)
 			}
-			ly.glu.fc0.Forward(st.glu.w, st.glu.z, R)
-			ly.glu.fc1.Forward(st.glu.v, st.glu.z, R)
+			ly.glu.fc01.Forward(st.glu.wv, st.glu.z, R)
 			ly.glu.fc2.Forward(st.glu.z, st.glu.w, R)
 		}
 		d.lmHead.Forward(st.logits, st.h, R)

@@ -92,6 +92,26 @@ func (ld *loader) linear(name string, out, in int) *matmul.Linear {
 	return lin
 }
 
+// fused reads the nn.Linear weights names, each of shape (out, in), and
+// returns one Linear (len(names)·out, in) holding their rows one after the
+// other.
+func (ld *loader) fused(out, in int, names ...string) *matmul.Linear {
+	w := make([]float32, len(names)*out*in)
+	for i, name := range names {
+		part := ld.tensor(name, out, in)
+		if part == nil {
+			return nil
+		}
+		copy(w[i*out*in:], part)
+		ld.release(name, len(part))
+	}
+	lin := ld.eng.NewLinearDType(ld.dtype, w, len(names)*out, in)
+	if !lin.KeepsSource() {
+		ld.dropped += 4 * len(w) // w itself is garbage now
+	}
+	return lin
+}
+
 // release tells the source that the weight name (n values) was copied into
 // a packed Linear: a Releaser (a mapped file) drops its pages. A source that
 // made a fresh slice for it (random weights, a dtype conversion) leaves that
@@ -138,12 +158,28 @@ func gelu(x float32) float32 {
 }
 
 // attnWeights are the four bias-free projections of min-dalle's
-// AttentionBase, each (E, E).
+// AttentionBase, each (E, E). A self-attention holds q, k and v as one
+// Linear qkv (3E, E), rows [Wq; Wk; Wv]: one product computes all three —
+// on the SIMD tiers bit for bit the separate products, since each output is
+// the same dot product over the same row in the same order
+// (TestFusedLinearsExact) — and a decode step starts one parallel GEMV
+// instead of three. Cross-attention keeps them apart (k and v read the
+// encoder state once per image, q the decoder state at every step).
 type attnWeights struct {
-	q, k, v, o *matmul.Linear
+	qkv        *matmul.Linear // self-attention: (3E, E) = [Wq; Wk; Wv]
+	q, k, v, o *matmul.Linear // (E, E); q, k, v are nil when qkv is set
 }
 
-func (ld *loader) attn(prefix string, e int) attnWeights {
+// selfAttn loads a self-attention's projections, q, k and v fused.
+func (ld *loader) selfAttn(prefix string, e int) attnWeights {
+	return attnWeights{
+		qkv: ld.fused(e, e, prefix+".q_proj.weight", prefix+".k_proj.weight", prefix+".v_proj.weight"),
+		o:   ld.linear(prefix+".out_proj.weight", e, e),
+	}
+}
+
+// crossAttn loads an encoder-decoder attention's four projections.
+func (ld *loader) crossAttn(prefix string, e int) attnWeights {
 	return attnWeights{
 		q: ld.linear(prefix+".q_proj.weight", e, e),
 		k: ld.linear(prefix+".k_proj.weight", e, e),
@@ -152,46 +188,49 @@ func (ld *loader) attn(prefix string, e int) attnWeights {
 	}
 }
 
-// gluWeights is min-dalle's GLU block.
+// gluWeights is min-dalle's GLU block. fc0 and fc1 (each (G, E)) are held
+// as one Linear fc01 (2G, E), rows [fc0; fc1], like attnWeights.qkv.
 type gluWeights struct {
-	ln0      layerNorm      // (E)
-	ln1      layerNorm      // (G)
-	fc0, fc1 *matmul.Linear // (G, E)
-	fc2      *matmul.Linear // (E, G)
+	ln0  layerNorm      // (E)
+	ln1  layerNorm      // (G)
+	fc01 *matmul.Linear // (2G, E) = [fc0.weight; fc1.weight]
+	fc2  *matmul.Linear // (E, G)
 }
 
 func (ld *loader) glu(prefix string, e, g int, eps float32) gluWeights {
 	return gluWeights{
-		ln0: ld.layerNorm(prefix+".ln0", e, eps),
-		ln1: ld.layerNorm(prefix+".ln1", g, eps),
-		fc0: ld.linear(prefix+".fc0.weight", g, e),
-		fc1: ld.linear(prefix+".fc1.weight", g, e),
-		fc2: ld.linear(prefix+".fc2.weight", e, g),
+		ln0:  ld.layerNorm(prefix+".ln0", e, eps),
+		ln1:  ld.layerNorm(prefix+".ln1", g, eps),
+		fc01: ld.fused(g, e, prefix+".fc0.weight", prefix+".fc1.weight"),
+		fc2:  ld.linear(prefix+".fc2.weight", e, g),
 	}
 }
 
 // gluBuffers are the scratch rows of one GLU call over m rows.
 type gluBuffers struct {
-	z    []float32 // (m, E)
-	w, v []float32 // (m, G)
+	z  []float32 // (m, E)
+	wv []float32 // (m, 2G)
+	w  []float32 // (m, G)
 }
 
 func newGLUBuffers(m, e, g int) gluBuffers {
-	return gluBuffers{z: make([]float32, m*e), w: make([]float32, m*g), v: make([]float32, m*g)}
+	return gluBuffers{z: make([]float32, m*e), wv: make([]float32, m*2*g), w: make([]float32, m*g)}
 }
 
 // addGLU computes x += GLU(x) for the m rows of x (m, E):
 //
 //	z = ln0(x); w = GELU(z·fc0ᵀ); v = z·fc1ᵀ; x += ln1(w ⊙ v)·fc2ᵀ
 func (p *gluWeights) addGLU(x []float32, m int, b *gluBuffers) {
-	e, g := p.fc0.K, p.fc0.N
-	z, w, v := b.z[:m*e], b.w[:m*g], b.v[:m*g]
+	e, g := p.fc01.K, p.fc01.N/2
+	z, wv, w := b.z[:m*e], b.wv[:m*2*g], b.w[:m*g]
 	p.ln0.forward(z, x[:m*e]) // z (m, E)
-	p.fc0.Forward(w, z, m)    // w (m, G)
-	p.fc1.Forward(v, z, m)    // v (m, G)
-	geluMul(w, v)             // w = GELU(w) ⊙ v   (m, G)
-	p.ln1.forward(w, w)       // w = ln1(w)           (m, G)
-	p.fc2.Forward(z, w, m)    // z = w·fc2ᵀ           (m, E)
+	p.fc01.Forward(wv, z, m)  // wv (m, 2G): row r = [z_r·fc0ᵀ | z_r·fc1ᵀ]
+	for r := range m {
+		wr, vr := wv[r*2*g:][:g], wv[r*2*g+g:][:g]
+		geluMul(wr, vr)                // wr = GELU(wr) ⊙ vr     (G)
+		p.ln1.forward(w[r*g:][:g], wr) // w_r = ln1(wr)          (G)
+	}
+	p.fc2.Forward(z, w, m) // z = w·fc2ᵀ           (m, E)
 	for i := range z {
 		x[i] += z[i]
 	}
