@@ -29,6 +29,15 @@
 // holds output columns jp·nr … jp·nr+nr−1 as K rows of nr floats (zero
 // padded past N).
 //
+// GemmPanels takes B already in that panel format (PanelWidth columns per
+// panel), for a caller that produces B itself: the VQGAN writes its im2col
+// rows straight into panels instead of a K×N matrix Gemm would pack again.
+// PackA packs an A that several such products share (a convolution's
+// weight, multiplied strip by strip) once, for GemmPackedA. Both give bit
+// for bit the products of Gemm on the same operands with m > 8 (for m ≤ 8,
+// Gemm's raw-B path sums K in blocks of 32, so it may round differently).
+// Goroutines come from package par's spinning pool.
+//
 // Reduced-precision weights (lowp.go): NewLinearF16, NewLinearBF16,
 // NewLinearQ8 (or NewLinearDType) keep W in binary16, bfloat16 or
 // group-wise int8 (32 values along K per scale, the weights.Q8 rule:

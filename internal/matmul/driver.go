@@ -48,7 +48,7 @@ func (e *Engine) gemmSIMD(transA bool, m, n, k int, alpha float32, a []float32, 
 		e.smallPath(transA, m, n, k, alpha, a, lda, bs, c, ldc, threads)
 		return
 	}
-	e.blocked(transA, m, n, k, alpha, a, lda, bs, c, ldc, threads)
+	e.blocked(transA, m, n, k, alpha, a, lda, bs, c, ldc, threads, nil)
 }
 
 // scaleC sets C = beta·C (beta = 0 clears, so NaNs in C do not survive).
@@ -87,7 +87,10 @@ type sliver struct {
 // blocked is the BLIS-style path: for each KC block of k, pack B (unless
 // pre-packed), then goroutines take (MC rows × panel range) tiles and run
 // the micro-kernel over every mr×nr tile, jr outer and ir inner.
-func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, lda int, bs bSource, c []float32, ldc, threads int) {
+//
+// apre, when not nil, is op(A) already packed by packAllA (PackA): the
+// slivers are read from it and a is not used.
+func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, lda int, bs bSource, c []float32, ldc, threads int, apre []float32) {
 	ti := e.impl
 	mr, nr := ti.mr, ti.nr
 	np := (n + nr - 1) / nr
@@ -107,10 +110,10 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 	// When several tasks share a row block (nch > 1), its A slivers are
 	// packed once per k block, before the tasks, instead of by every task.
 	// (Row blocks of mcBlock rows hold whole slivers: mcBlock % mr == 0.)
-	shareA := packAll && nch > 1 && mcBlock%mr == 0
+	shareA := apre != nil || packAll && nch > 1 && mcBlock%mr == 0
 	var ashared []float32
 	nsl := (m + mr - 1) / mr
-	if shareA {
+	if shareA && apre == nil {
 		ashared = getScratch(nsl * mr * min(k, kcBlock))
 		defer putScratch(ashared)
 	}
@@ -142,16 +145,14 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 				}
 			})
 		}
-		if shareA {
+		ablk := ashared // this k block's slivers, sliver g at g·mr·kc
+		switch {
+		case apre != nil:
+			ablk = apre[pc*nsl*mr:]
+		case shareA:
 			runWorkers(threads, nsl, func(w int) {
 				for g := w; g < nsl; g += min(threads, nsl) {
-					i := g * mr
-					rows := min(mr, m-i)
-					pmr := mr
-					if rows <= ti.smr && ti.smr < mr {
-						pmr = ti.smr
-					}
-					packA(ashared[g*mr*kc:g*mr*kc+pmr*kc], a, lda, transA, i, rows, pc, kc, pmr)
+					packSliver(ti, ashared, a, lda, transA, m, g, pc, kc)
 				}
 			})
 		}
@@ -179,7 +180,7 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 					s.i, s.rows, s.small = i, rows, false
 					switch {
 					case shareA:
-						dst := ashared[(i/mr)*mr*kc:]
+						dst := ablk[(i/mr)*mr*kc:]
 						s.p, s.rs, s.ks = &dst[0], f32, uintptr(mr*f32)
 						if rows <= ti.smr && ti.smr < mr {
 							s.ks, s.small = uintptr(ti.smr*f32), true
@@ -227,6 +228,34 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 			}
 		})
 	}
+}
+
+// packSliver packs sliver g (rows g·mr … g·mr+mr−1 of op(A), k steps
+// pc … pc+kc−1) at dst[g·mr·kc:], as mr-row groups, or as smr-row groups
+// when it is a tail of at most smr rows that the small kernel runs.
+func packSliver(ti *tierImpl, dst, a []float32, lda int, transA bool, m, g, pc, kc int) {
+	mr := ti.mr
+	i := g * mr
+	rows := min(mr, m-i)
+	pmr := mr
+	if rows <= ti.smr && ti.smr < mr {
+		pmr = ti.smr
+	}
+	packA(dst[g*mr*kc:g*mr*kc+pmr*kc], a, lda, transA, i, rows, pc, kc, pmr)
+}
+
+// packAllA packs all of A (m×k, not transposed) for blocked's apre: k
+// block pc (kcBlock wide) at dst[pc·nsl·mr:], its sliver g at
+// + g·mr·kc, nsl = ⌈m/mr⌉. dst holds nsl·mr·k floats.
+func packAllA(ti *tierImpl, dst, a []float32, lda, m, k, threads int) {
+	nsl := (m + ti.mr - 1) / ti.mr
+	nkb := (k + kcBlock - 1) / kcBlock
+	runWorkers(threads, nsl*nkb, func(w int) {
+		for t := w; t < nsl*nkb; t += min(threads, nsl*nkb) {
+			pc := (t / nsl) * kcBlock
+			packSliver(ti, dst[pc*nsl*ti.mr:], a, lda, false, m, t%nsl, pc, min(kcBlock, k-pc))
+		}
+	})
 }
 
 // addTile adds alpha·tile[0:rows, 0:cols] (row stride nr) into C at (i0, j0).

@@ -213,6 +213,70 @@ func (e *Engine) GemmPanels(m, n, k int, alpha float32, a []float32, lda int, b 
 	e.gemmSIMD(false, m, n, k, alpha, a, lda, bSource{packed: b, pk: k}, beta, c, ldc)
 }
 
+// PackedA is a matrix A (m×k) packed once for several GemmPackedA calls
+// with different B — a convolution's weight, multiplied by one strip of
+// im2col rows after another — so that A is not packed again by each call.
+type PackedA struct {
+	m, k, lda int
+	a         []float32 // the source: used by tiers without packing and when m ≤ 8
+	packed    []float32 // the blocked path's slivers (nil when not used)
+}
+
+// PackedASize is the length of the buffer PackA needs for an m×k matrix.
+func (e *Engine) PackedASize(m, k int) int {
+	if e.impl == nil || m <= smallM && !e.noSmall { // not the blocked path
+		return 0
+	}
+	return (m + e.impl.mr - 1) / e.impl.mr * e.impl.mr * k
+}
+
+// PackA packs the m×k row-major a (row stride lda) into dst (at least
+// PackedASize(m, k) long; reused, not allocated) for GemmPackedA on this
+// engine. The PackedA refers to a and dst: neither may change while it is
+// used. GemmPackedA gives bit for bit GemmPanels' result.
+func (e *Engine) PackA(dst, a []float32, lda, m, k int) PackedA {
+	if m < 0 || k < 0 {
+		panic(fmt.Sprintf("matmul: negative size m=%d k=%d", m, k))
+	}
+	checkMat("A", a, m, k, lda)
+	pa := PackedA{m: m, k: k, lda: lda, a: a}
+	if need := e.PackedASize(m, k); need > 0 && k > 0 {
+		if len(dst) < need {
+			panic(fmt.Sprintf("matmul: PackA buffer of %d elements, %d×%d needs %d", len(dst), m, k, need))
+		}
+		pa.packed = dst[:need]
+		packAllA(e.impl, pa.packed, a, lda, m, k, e.Threads())
+	}
+	return pa
+}
+
+// GemmPackedA is GemmPanels(m, n, k, alpha, A, lda, b, beta, c, ldc) with
+// A given packed by PackA on this engine.
+func (e *Engine) GemmPackedA(pa PackedA, n int, alpha float32, b []float32, beta float32, c []float32, ldc int) {
+	if pa.packed == nil {
+		e.GemmPanels(pa.m, n, pa.k, alpha, pa.a, pa.lda, b, beta, c, ldc)
+		return
+	}
+	m, k := pa.m, pa.k
+	if n < 0 {
+		panic(fmt.Sprintf("matmul: negative size n=%d", n))
+	}
+	if n == 0 {
+		return
+	}
+	nr := e.impl.nr
+	np := (n + nr - 1) / nr
+	checkMat("C", c, m, n, ldc)
+	if len(b) < np*k*nr {
+		panic(fmt.Sprintf("matmul: B has %d elements, %d panels of %d×%d need %d", len(b), np, k, nr, np*k*nr))
+	}
+	scaleC(m, n, beta, c, ldc)
+	if alpha == 0 {
+		return
+	}
+	e.blocked(false, m, n, k, alpha, nil, pa.lda, bSource{packed: b, pk: k}, c, ldc, e.Threads(), pa.packed)
+}
+
 // checkMat panics unless s holds a rows×cols matrix with row stride ld.
 func checkMat(name string, s []float32, rows, cols, ld int) {
 	if ld < max(1, cols) {

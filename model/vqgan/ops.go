@@ -15,6 +15,7 @@ import (
 // workspace holds the buffers Decode reuses across calls.
 type workspace struct {
 	col    []float32   // im2col strip (in·9, rows·W), grown on demand
+	apack  []float32   // a 3×3 convolution's weight packed for its strips
 	scores []float32   // attention score block (queries, N)
 	free   [][]float32 // activation buffers not in use
 }
@@ -177,13 +178,23 @@ func (r *run) conv3x3(dst, src []float32, c *conv, h, w int) {
 	strips := (h + maxRows - 1) / maxRows
 	rows := (h + strips - 1) / strips
 	r.ws.col = grow(r.ws.col, (rows*w+nr-1)/nr*kk*nr)
+	// With several strips, W is packed for the GEMM once, not once a strip.
+	var wa matmul.PackedA
+	if strips > 1 {
+		r.ws.apack = grow(r.ws.apack, eng.PackedASize(c.out, kk))
+		wa = eng.PackA(r.ws.apack, c.w, kk, c.out, kk)
+	}
 	for y0 := 0; y0 < h; y0 += rows {
 		y1 := min(h, y0+rows)
 		n := (y1 - y0) * w
 		np := (n + nr - 1) / nr
 		col := r.ws.col[:np*kk*nr]
 		r.parallel(np, func(lo, hi int) { im2colPanels(col, src, c.in, h, w, y0, n, nr, lo, hi) })
-		eng.GemmPanels(c.out, n, kk, 1, c.w, kk, col, 1, dst[y0*w:], hw)
+		if strips > 1 {
+			eng.GemmPackedA(wa, n, 1, col, 1, dst[y0*w:], hw)
+		} else {
+			eng.GemmPanels(c.out, n, kk, 1, c.w, kk, col, 1, dst[y0*w:], hw)
+		}
 	}
 }
 
