@@ -15,6 +15,7 @@ import (
 const benchUsage = `Usage:
   tessella bench attention [--kernels LIST] [--shapes LIST] [--threads 1,2] [--format md|csv|json] [--plot DIR] [--peer FILE]
   tessella bench gemm [--threads 1,2] [--format md|csv|json]
+  tessella bench scaling [--threads 2] [--rounds 10] [--format md|json]
   tessella bench model [--model mini-random|mega-random|tiny-random|DIR] [--steps N] [--threads N]`
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -28,6 +29,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchGEMM(ctx, args[1:], stdout, stderr)
 	case "model":
 		return benchModel(ctx, args[1:], stdout, stderr)
+	case "scaling":
+		return benchScaling(ctx, args[1:], stdout, stderr)
 	}
 	return usageError("bench: unknown suite %q\n%s", args[0], benchUsage)
 }
@@ -105,6 +108,21 @@ func benchGEMM(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		opts.Progress = func(s string) { fmt.Fprintln(stderr, s) }
 	}
 	return benchmarks.RunGEMM(ctx, opts, stdout)
+}
+
+func benchScaling(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench scaling", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	threads := fs.Int("threads", 2, "threads compared with one thread")
+	rounds := fs.Int("rounds", 10, "interleaved rounds (the median ratio is reported)")
+	format := fs.String("format", "md", "md or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *threads < 2 || *rounds < 1 {
+		return usageError("bench scaling: --threads must be ≥ 2 and --rounds ≥ 1")
+	}
+	return benchmarks.RunScaling(ctx, benchmarks.ScalingOptions{Threads: *threads, Rounds: *rounds, Format: *format}, stdout)
 }
 
 func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -53,7 +53,7 @@ Usage:
   tessella eval shapes [flags]       score the default model on the shapes64 data set
   tessella convert --dtype D IN OUT  convert weights to f32, f16, bf16 or q8 safetensors
   tessella pull mini|mega            download min-dalle's published files into the models folder
-  tessella bench attention|gemm|model   benchmarks
+  tessella bench attention|gemm|scaling|model   benchmarks
   tessella version                   print the version
 
 Run 'tessella COMMAND -h' for a command's flags.
