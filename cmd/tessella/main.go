@@ -8,7 +8,7 @@
 //	tessella serve    [flags]           OpenAI-compatible HTTP API and web page
 //	tessella convert  --dtype D IN OUT  weights → f32/f16/bf16/q8 safetensors
 //	tessella pull     mini|mega         download min-dalle's files
-//	tessella bench    attention|gemm|model  benchmark suites
+//	tessella bench    attention|gemm|scaling|model  benchmark suites
 //	tessella version
 //
 // The command knows flags and I/O only; the work is done by the packages.
