@@ -224,7 +224,8 @@ type PackedA struct {
 
 // PackedASize is the length of the buffer PackA needs for an m×k matrix.
 func (e *Engine) PackedASize(m, k int) int {
-	if e.impl == nil || m <= smallM && !e.noSmall { // not the blocked path
+	// Not the blocked path, or row blocks that split slivers: A stays as it is.
+	if e.impl == nil || m <= smallM && !e.noSmall || mcBlock%e.impl.mr != 0 {
 		return 0
 	}
 	return (m + e.impl.mr - 1) / e.impl.mr * e.impl.mr * k
