@@ -62,7 +62,14 @@ func Run(n int, f func(w int)) {
 			}
 		}
 	}
+	defer j.wait() // also when f(0) panics: the next Run must find the job done
 	f(0)
+}
+
+// wait returns when the workers of j have finished: it polls for spinTime,
+// then blocks on done (the last worker always sends, so done is always
+// received exactly once per job).
+func (j *job) wait() {
 	deadline := time.Now().Add(spinTime)
 	for i := 1; j.left.Load() != 0; i++ {
 		if i%64 == 0 {
@@ -72,7 +79,7 @@ func Run(n int, f func(w int)) {
 			runtime.Gosched()
 		}
 	}
-	<-j.done // the last worker always sends
+	<-j.done
 	j.f = nil
 }
 

@@ -76,6 +76,30 @@ func TestRunConcurrentAndNested(t *testing.T) {
 	wg.Wait()
 }
 
+// A panic in f(0) reaches Run's caller only after the workers are done, and
+// the pool works afterwards.
+func TestRunPanicInCaller(t *testing.T) {
+	var others atomic.Int32
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic of f(0) was lost")
+			}
+		}()
+		Run(3, func(w int) {
+			if w == 0 {
+				panic("f(0)")
+			}
+			time.Sleep(time.Millisecond)
+			others.Add(1)
+		})
+	}()
+	if others.Load() != 2 {
+		t.Fatalf("Run panicked with %d of 2 workers done", others.Load())
+	}
+	check(t, 3)
+}
+
 // BenchmarkForkJoinGap: a fork-join of two after 20 µs of work on the
 // caller, as between the GEMVs of a decode step; compare Spawn.
 func BenchmarkForkJoinGap(b *testing.B) {
