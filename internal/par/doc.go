@@ -7,7 +7,8 @@
 // Starting fresh goroutines for each loop may pay, every time, for waking
 // an OS thread that went to sleep in the gap: on the 2-vCPU development VM
 // a two-goroutine fork-join after 20 µs of single-threaded work cost 4 to
-// 18 µs more than back to back (BenchmarkForkJoinGap, two sessions). A
+// 18 µs more than back to back (two runs of the loop BenchmarkForkJoinGap
+// times). A
 // pool worker that is still spinning starts at once. Measured on whole
 // generations: DALL·E Mini-shaped decode 0.0565 → 0.044 s per token on 2
 // threads, the embedded default model 0.42 → 0.24 s per image.
