@@ -8,10 +8,9 @@
 // an OS thread that went to sleep in the gap: on the 2-vCPU development VM
 // a two-goroutine fork-join after 20 µs of single-threaded work cost 4 to
 // 18 µs more than back to back (two runs of the loop BenchmarkForkJoinGap
-// times). A
-// pool worker that is still spinning starts at once. Measured on whole
-// generations: DALL·E Mini-shaped decode 0.0565 → 0.044 s per token on 2
-// threads, the embedded default model 0.42 → 0.24 s per image.
+// times). A pool worker that is still spinning starts at once. Measured on
+// whole generations: DALL·E Mini-shaped decode 0.0565 → 0.044 s per token
+// on 2 threads, the embedded default model 0.42 → 0.24 s per image.
 //
 // The pool is used by one Run at a time; a Run that finds it busy (another
 // goroutine's Run, or a Run nested inside f) starts goroutines as before,
