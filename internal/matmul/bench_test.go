@@ -63,3 +63,18 @@ func BenchmarkGemmNN(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPackA packs one 192×256 block of a row-major A (the blocked
+// path's MC × KC) into 12-row slivers.
+func BenchmarkPackA(b *testing.B) {
+	const m, k = 192, 256
+	r := rand.New(rand.NewPCG(1, 3))
+	a := randSlice(r, m*1024)
+	dst := make([]float32, m*k)
+	for b.Loop() {
+		for i := 0; i < m; i += 12 {
+			packA(dst[i*k:(i+12)*k], a, 1024, false, i, 12, 0, k, 12)
+		}
+	}
+	b.SetBytes(4 * m * k)
+}

@@ -15,7 +15,9 @@
 //     through (row, k) byte strides (so op(A) = Aᵀ needs no copy), or packed
 //     when m ≥ 128 and n spans ≥ 16 panels (and for edge rows); blocks KC = 256 (a 32 KB B micro-panel stays in the
 //     48 KB L1), MC = 192 rows of A (≈ 192 KB of L2). Goroutines split the
-//     (MC block × panel range) tiles. For m ≤ 8 (decode) a 4×32 kernel
+//     (MC block × panel range) tiles; a packed sliver with a packed panel
+//     runs kern12x32p, the same block unrolled four k steps with constant
+//     offsets. For m ≤ 8 (decode) a 4×32 kernel
 //     streams each weight panel once over the whole K.
 //   - AVX2: the same driver with a 6×16 ymm block (12 accumulators).
 //   - Gonum: gonum's blas32 (pure Go); always built. The build tag purego

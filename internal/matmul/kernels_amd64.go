@@ -11,6 +11,9 @@ import "golang.org/x/sys/cpu"
 func kern12x32(kc int, a *float32, rs, ks uintptr, b *float32, bs uintptr, c *float32, ldc uintptr, alpha float32)
 
 //go:noescape
+func kern12x32p(kc int, a *float32, rs, ks uintptr, b *float32, bs uintptr, c *float32, ldc uintptr, alpha float32)
+
+//go:noescape
 func kern4x32(kc int, a *float32, rs, ks uintptr, b *float32, bs uintptr, c *float32, ldc uintptr, alpha float32)
 
 //go:noescape
@@ -41,7 +44,7 @@ func simdTiers() []*tierImpl {
 	var ts []*tierImpl
 	if cpu.X86.HasAVX512F {
 		ts = append(ts, &tierImpl{
-			tier: AVX512, mr: 12, nr: 32, kern: kern12x32,
+			tier: AVX512, mr: 12, nr: 32, kern: kern12x32, kernPacked: kern12x32p,
 			smr: 4, small: kern4x32,
 			fma: fmaLoop512, fmaFlop: 12 * 16 * 2,
 		})

@@ -41,13 +41,16 @@ type kernel func(kc int, a *float32, rs, ks uintptr, b *float32, bs uintptr, c *
 
 // tierImpl describes one SIMD tier.
 type tierImpl struct {
-	tier    Tier
-	mr, nr  int    // register block of kern
-	kern    kernel // mr×nr micro-kernel
-	smr     int    // rows of the small-M kernel (its width is nr)
-	small   kernel // smr×nr kernel used when M ≤ smallM
-	fma     func(n int)
-	fmaFlop int // FLOP per iteration of fma
+	tier   Tier
+	mr, nr int    // register block of kern
+	kern   kernel // mr×nr micro-kernel
+	// kernPacked, when not nil, is kern for a packed A sliver (rs = 4,
+	// ks = mr·4) and a packed B panel (bs = nr·4), which it may assume.
+	kernPacked kernel
+	smr        int    // rows of the small-M kernel (its width is nr)
+	small      kernel // smr×nr kernel used when M ≤ smallM
+	fma        func(n int)
+	fmaFlop    int // FLOP per iteration of fma
 }
 
 var tiers = simdTiers()
