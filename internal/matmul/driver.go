@@ -37,18 +37,19 @@ type bSource struct {
 const f32 = 4 // bytes per float32
 
 // gemmSIMD runs C = alpha·op(A)·op(B) + beta·C on the engine's SIMD tier.
-// Sizes are validated by the caller; m, n > 0.
-func (e *Engine) gemmSIMD(transA bool, m, n, k int, alpha float32, a []float32, lda int, bs bSource, beta float32, c []float32, ldc int) {
+// Sizes are validated by the caller; m, n > 0. apre, when not nil, is A
+// packed by PackA, whose size rule sends it down the blocked path.
+func (e *Engine) gemmSIMD(transA bool, m, n, k int, alpha float32, a []float32, lda int, bs bSource, beta float32, c []float32, ldc int, apre []float32) {
 	scaleC(m, n, beta, c, ldc)
 	if alpha == 0 || k == 0 {
 		return
 	}
 	threads := e.Threads()
-	if m <= smallM && (bs.packed != nil || !bs.transB) && !e.noSmall {
+	if apre == nil && m <= smallM && (bs.packed != nil || !bs.transB) && !e.noSmall {
 		e.smallPath(transA, m, n, k, alpha, a, lda, bs, c, ldc, threads)
 		return
 	}
-	e.blocked(transA, m, n, k, alpha, a, lda, bs, c, ldc, threads, nil)
+	e.blocked(transA, m, n, k, alpha, a, lda, bs, c, ldc, threads, apre)
 }
 
 // scaleC sets C = beta·C (beta = 0 clears, so NaNs in C do not survive).
@@ -165,7 +166,10 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 		}
 		var next atomic.Int64
 		runWorkers(threads, ntasks, func(w int) {
-			need := mr*nr + ((mcBlock+mr-1)/mr)*mr*kcBlock
+			need := mr * nr // the edge tile, plus the task's own A slivers unless shared
+			if !shareA {
+				need += ((mcBlock + mr - 1) / mr) * mr * kcBlock
+			}
 			if len(ws[w]) < need {
 				putScratch(ws[w])
 				ws[w] = getScratch(need)

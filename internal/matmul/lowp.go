@@ -335,7 +335,7 @@ func (lp *lowp) viaPanels(e *Engine, n, k int, y, x []float32, m int) {
 		})
 		j0 := jp0 * nr
 		cols := min(n, (jp0+cnt)*nr) - j0
-		e.gemmSIMD(false, m, cols, k, 1, x, k, bSource{packed: buf, pk: k}, 0, y[j0:], n)
+		e.gemmSIMD(false, m, cols, k, 1, x, k, bSource{packed: buf, pk: k}, 0, y[j0:], n, nil)
 	}
 }
 

@@ -117,7 +117,7 @@ func (l *Linear) Forward(y, x []float32, m int) {
 		l.eng.Gemm(false, true, m, l.N, l.K, 1, x, l.K, l.w, l.K, 0, y, l.N)
 		return
 	}
-	l.eng.gemmSIMD(false, m, l.N, l.K, 1, x, l.K, bSource{packed: l.packed, pk: l.K}, 0, y, l.N)
+	l.eng.gemmSIMD(false, m, l.N, l.K, 1, x, l.K, bSource{packed: l.packed, pk: l.K}, 0, y, l.N, nil)
 }
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C with the default engine,
@@ -159,7 +159,7 @@ func (e *Engine) Gemm(transA, transB bool, m, n, k int, alpha float32, a []float
 		gemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	e.gemmSIMD(transA, m, n, k, alpha, a, lda, bSource{raw: b, ldb: ldb, transB: transB}, beta, c, ldc)
+	e.gemmSIMD(transA, m, n, k, alpha, a, lda, bSource{raw: b, ldb: ldb, transB: transB}, beta, c, ldc, nil)
 }
 
 // PanelWidth is the number of columns nr in each B panel of GemmPanels:
@@ -180,6 +180,12 @@ func (e *Engine) PanelWidth() int {
 // packing pass Gemm would make. The products and their order are those of
 // Gemm on the same B, so the results are identical.
 func (e *Engine) GemmPanels(m, n, k int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) {
+	e.gemmPanels(m, n, k, alpha, a, lda, nil, b, beta, c, ldc)
+}
+
+// gemmPanels is GemmPanels, with A also given packed (apre, from PackA)
+// when apre is not nil.
+func (e *Engine) gemmPanels(m, n, k int, alpha float32, a []float32, lda int, apre, b []float32, beta float32, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("matmul: negative size m=%d n=%d k=%d", m, n, k))
 	}
@@ -210,7 +216,7 @@ func (e *Engine) GemmPanels(m, n, k int, alpha float32, a []float32, lda int, b 
 		e.Gemm(false, false, m, n, k, alpha, a, lda, raw[:k*n], n, beta, c, ldc)
 		return
 	}
-	e.gemmSIMD(false, m, n, k, alpha, a, lda, bSource{packed: b, pk: k}, beta, c, ldc)
+	e.gemmSIMD(false, m, n, k, alpha, a, lda, bSource{packed: b, pk: k}, beta, c, ldc, apre)
 }
 
 // PackedA is a matrix A (m×k) packed once for several GemmPackedA calls
@@ -254,28 +260,7 @@ func (e *Engine) PackA(dst, a []float32, lda, m, k int) PackedA {
 // GemmPackedA is GemmPanels(m, n, k, alpha, A, lda, b, beta, c, ldc) with
 // A given packed by PackA on this engine.
 func (e *Engine) GemmPackedA(pa PackedA, n int, alpha float32, b []float32, beta float32, c []float32, ldc int) {
-	if pa.packed == nil {
-		e.GemmPanels(pa.m, n, pa.k, alpha, pa.a, pa.lda, b, beta, c, ldc)
-		return
-	}
-	m, k := pa.m, pa.k
-	if n < 0 {
-		panic(fmt.Sprintf("matmul: negative size n=%d", n))
-	}
-	if n == 0 {
-		return
-	}
-	nr := e.impl.nr
-	np := (n + nr - 1) / nr
-	checkMat("C", c, m, n, ldc)
-	if len(b) < np*k*nr {
-		panic(fmt.Sprintf("matmul: B has %d elements, %d panels of %d×%d need %d", len(b), np, k, nr, np*k*nr))
-	}
-	scaleC(m, n, beta, c, ldc)
-	if alpha == 0 {
-		return
-	}
-	e.blocked(false, m, n, k, alpha, nil, pa.lda, bSource{packed: b, pk: k}, c, ldc, e.Threads(), pa.packed)
+	e.gemmPanels(pa.m, n, pa.k, alpha, pa.a, pa.lda, pa.packed, b, beta, c, ldc)
 }
 
 // checkMat panics unless s holds a rows×cols matrix with row stride ld.
