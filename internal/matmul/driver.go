@@ -129,6 +129,13 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 			putScratch(b)
 		}
 	}()
+	// kern picks the packed-operand kernel for a packed full sliver.
+	kern := func(s sliver) kernel {
+		if ti.kernPacked != nil && s.rs == f32 && s.ks == uintptr(mr*f32) {
+			return ti.kernPacked
+		}
+		return ti.kern
+	}
 	for pc := 0; pc < k; pc += kcBlock {
 		kc := min(kcBlock, k-pc)
 		bp, pstride, boff := bs.packed, bs.pk*nr, pc*nr
@@ -156,13 +163,6 @@ func (e *Engine) blocked(transA bool, m, n, k int, alpha float32, a []float32, l
 					packSliver(ti, ashared, a, lda, transA, m, g, pc, kc)
 				}
 			})
-		}
-		// kern picks the packed-operand kernel for a packed full sliver.
-		kern := func(s sliver) kernel {
-			if ti.kernPacked != nil && s.rs == f32 && s.ks == uintptr(mr*f32) {
-				return ti.kernPacked
-			}
-			return ti.kern
 		}
 		var next atomic.Int64
 		runWorkers(threads, ntasks, func(w int) {
