@@ -29,17 +29,15 @@ func Run(n int, f func(w int)) {
 	}
 	defer pool.mu.Unlock()
 	for len(pool.workers) < n-1 {
-		wk := &worker{wake: make(chan struct{}, 1)}
+		wk := &worker{w: len(pool.workers) + 1, wake: make(chan struct{}, 1)}
 		pool.workers = append(pool.workers, wk)
 		go wk.loop()
 	}
 	j := &pool.job
 	j.f = f
 	j.left.Store(int32(n - 1))
-	for w := 1; w < n; w++ {
-		wk := pool.workers[w-1]
-		wk.t = task{j: j, w: w}
-		wk.slot.Store(&wk.t)
+	for _, wk := range pool.workers[:n-1] {
+		wk.ready.Store(true)
 		if wk.parked.Load() {
 			select {
 			case wk.wake <- struct{}{}:
@@ -84,7 +82,7 @@ func spawn(n int, f func(w int)) {
 
 var pool = struct {
 	mu      sync.Mutex // held by the Run that uses the workers
-	workers []*worker  // worker i runs index i+1 of a job
+	workers []*worker  // workers[i] runs index i+1 of a job
 	job     job        // the current job, reused (one Run at a time)
 }{job: job{done: make(chan struct{}, 1)}}
 
@@ -94,36 +92,33 @@ type job struct {
 	done chan struct{} // receives one value when left reaches 0
 }
 
-type task struct {
-	j *job
-	w int
-}
-
+// A worker runs index w of each job it is handed; Run sets ready.
 type worker struct {
-	t      task                 // the task slot points to (owned by Run until handed over)
-	slot   atomic.Pointer[task] // set by Run, taken by the worker
-	parked atomic.Bool          // the worker is (about to be) blocked on wake
-	wake   chan struct{}        // capacity 1; a stale token only costs one extra poll
+	w      int
+	ready  atomic.Bool   // set by Run, cleared by the worker when it takes the job
+	parked atomic.Bool   // the worker is (about to be) blocked on wake
+	wake   chan struct{} // capacity 1; a stale token only costs one extra poll
 }
 
 func (wk *worker) loop() {
+	j := &pool.job
 	for {
-		t := wk.next()
-		t.j.f(t.w)
-		if t.j.left.Add(-1) == 0 {
-			t.j.done <- struct{}{}
+		wk.next()
+		j.f(wk.w)
+		if j.left.Add(-1) == 0 {
+			j.done <- struct{}{}
 		}
 	}
 }
 
-// next polls the slot for spinTime, then parks until Run wakes it. Run
-// stores the slot before it reads parked and the worker sets parked before
-// its last look at the slot, so a task is never missed.
-func (wk *worker) next() *task {
+// next polls ready for spinTime, then parks until Run wakes it. Run sets
+// ready before it reads parked and the worker sets parked before its last
+// look at ready, so a job is never missed.
+func (wk *worker) next() {
 	deadline := time.Now().Add(spinTime)
 	for i := 1; ; i++ {
-		if t := wk.slot.Swap(nil); t != nil {
-			return t
+		if wk.ready.Swap(false) {
+			return
 		}
 		if i%64 != 0 {
 			continue
@@ -133,9 +128,9 @@ func (wk *worker) next() *task {
 			continue
 		}
 		wk.parked.Store(true)
-		if t := wk.slot.Swap(nil); t != nil {
+		if wk.ready.Swap(false) {
 			wk.parked.Store(false)
-			return t
+			return
 		}
 		<-wk.wake
 		wk.parked.Store(false)
