@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,7 +12,8 @@ import (
 
 // TestDTypeTable prints the decode GEMV table per weight dtype when
 // TESSELLA_GEMM_DTYPE is set to md or json; otherwise it runs a tiny
-// smoke version that checks the report's arithmetic. Example:
+// smoke version that checks the report's arithmetic. TESSELLA_GEMM_THREADS
+// sets the goroutines (default 1). Example:
 //
 //	TESSELLA_GEMM_DTYPE=md go test ./benchmarks -run DTypeTable -v -timeout 20m
 func TestDTypeTable(t *testing.T) {
@@ -38,7 +40,15 @@ func TestDTypeTable(t *testing.T) {
 		}
 		return
 	}
-	rep, err := MeasureDType(context.Background(), DTypeOptions{Progress: func(s string) { t.Log(s) }})
+	threads := 1
+	if s := os.Getenv("TESSELLA_GEMM_THREADS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("TESSELLA_GEMM_THREADS=%q: want a positive integer", s)
+		}
+		threads = n
+	}
+	rep, err := MeasureDType(context.Background(), DTypeOptions{Threads: threads, Progress: func(s string) { t.Log(s) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,30 @@ func NewModel(cfg Config, enc, dec, vq Source) (*Model, error) {
 // being built: copy them to keep them.
 func (m *Model) GenerateTokens(ctx context.Context, textRows [][]int, n int, opts SampleOptions,
 	noise Noise, onStep func(step int, tokens [][]int)) ([][]int, error) {
+	return m.generateTokens(ctx, textRows, n, opts, noise, onStep, nil)
+}
+
+// GenerateTokensScored is GenerateTokens that also returns each image's
+// LogLik: how likely the model finds the tokens it sampled, with and
+// without the prompt (the engine ranks candidate images by Cond). It
+// samples exactly the tokens GenerateTokens samples.
+func (m *Model) GenerateTokensScored(ctx context.Context, textRows [][]int, n int, opts SampleOptions,
+	noise Noise, onStep func(step int, tokens [][]int)) ([][]int, []LogLik, error) {
+	if n <= 0 {
+		return nil, nil, fmt.Errorf("generate: image count %d must be positive", n)
+	}
+	ll := make([]LogLik, n)
+	tokens, err := m.generateTokens(ctx, textRows, n, opts, noise, onStep, ll)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tokens, ll, nil
+}
+
+// generateTokens is GenerateTokens; a non-nil ll (n) accumulates the
+// images' log-likelihoods.
+func (m *Model) generateTokens(ctx context.Context, textRows [][]int, n int, opts SampleOptions,
+	noise Noise, onStep func(step int, tokens [][]int), ll []LogLik) ([][]int, error) {
 	cfg := m.Config
 	if n <= 0 {
 		return nil, fmt.Errorf("generate: image count %d must be positive", n)
@@ -87,6 +111,11 @@ func (m *Model) GenerateTokens(ctx context.Context, textRows [][]int, n int, opt
 		}
 		if err := sampler.Sample(next, logits, cfg.Logits(), opts, noise); err != nil {
 			return nil, fmt.Errorf("step %d: %w", i, err)
+		}
+		if ll != nil {
+			if err := AddLogLik(ll, logits, cfg.Logits(), cfg.Codebook(), next); err != nil {
+				return nil, fmt.Errorf("step %d: %w", i, err)
+			}
 		}
 		if m.Tracer != nil {
 			info, err := StepInfos(logits, cfg.Logits(), cfg.Codebook(), opts, next)
