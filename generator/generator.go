@@ -27,6 +27,10 @@ type Request struct {
 	Seamless       bool
 	Threads        int
 	Scale          int // nearest-neighbour enlargement of the output; 0: the model's default
+	// Candidates, if > 1, samples that many images for each one returned
+	// and keeps the one the model finds most likely given the prompt
+	// (0: the model's default, 1 for DALL·E Mini/Mega).
+	Candidates int
 	// PreviewEvery, if > 0, asks for a Progress.Preview image every that
 	// many sampled tokens (each costs one VQGAN decode).
 	PreviewEvery int
@@ -57,7 +61,8 @@ type Progress struct {
 	// Preview, when non-nil, is a partial image (tokens not yet sampled
 	// decoded as the reference fills them).
 	Preview image.Image
-	// Tokens holds the image tokens sampled so far, one row per image.
+	// Tokens holds the image tokens sampled so far, one row per image
+	// (with Request.Candidates > 1, each image's first candidate).
 	Tokens [][]int
 }
 

@@ -32,6 +32,7 @@ type imageRequest struct {
 	TopK           *int     // ≥ 0
 	Supercondition *float64 // ≥ 0
 	Grid           int      // 0 or 1: single images; G: G² images tiled in one
+	Candidates     int      // 0: the model's default; K: best of K sampled per image
 }
 
 // wireRequest is the JSON body as sent. Unknown fields are ignored, null
@@ -57,6 +58,7 @@ type wireRequest struct {
 	TopK              *int     `json:"top_k"`
 	Supercondition    *float64 `json:"supercondition"`
 	Grid              int      `json:"grid"`
+	Candidates        int      `json:"candidates"`
 }
 
 // limits are what decodeRequest validates against.
@@ -108,6 +110,7 @@ func decodeRequest(body []byte, lim limits) (*imageRequest, *apiError) {
 		TopK:              w.TopK,
 		Supercondition:    w.Supercondition,
 		Grid:              w.Grid,
+		Candidates:        w.Candidates,
 	}
 
 	// prompt
@@ -214,6 +217,9 @@ func decodeRequest(body []byte, lim limits) (*imageRequest, *apiError) {
 	}
 	if r.TopK != nil && *r.TopK < 0 {
 		return nil, invalid("top_k", "invalid_value", fmt.Sprintf("'top_k' = %d, want ≥ 0 (0 keeps every token)", *r.TopK))
+	}
+	if r.Candidates < 0 {
+		return nil, invalid("candidates", "invalid_value", fmt.Sprintf("'candidates' = %d, want ≥ 1 (0: the model's default)", r.Candidates))
 	}
 	if r.Supercondition != nil && *r.Supercondition < 0 {
 		return nil, invalid("supercondition", "invalid_value",

@@ -67,6 +67,8 @@ func TestDecodeRequest(t *testing.T) {
 		{`{"prompt":"a","temperature":"hot"}`, "temperature", false, nil},
 		{`{"prompt":"a","top_k":-3}`, "top_k", false, nil},
 		{`{"prompt":"a","supercondition":-1}`, "supercondition", false, nil},
+		{`{"prompt":"a","candidates":-1}`, "candidates", false, nil},
+		{`{"prompt":"a","candidates":4}`, "", true, func(r *imageRequest) bool { return r.Candidates == 4 }},
 		{`{"prompt":"a","grid":5}`, "grid", false, nil},
 		{`{"prompt":"a","grid":2,"n":2}`, "n", false, nil},
 	} {

@@ -123,6 +123,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		TopK:           req.TopK,
 		Supercondition: req.Supercondition,
 		Grid:           req.Grid,
+		Candidates:     req.Candidates,
 	}
 	var prev *previewer
 	if req.Stream && req.PartialImages > 0 {

@@ -3,7 +3,7 @@
     /usr/bin/python3 training/export_default.py --run training/runs/default \\
         [--out training/runs/default/default.safetensors] \\
         [--golden testdata/golden/default_model.safetensors] [--dtype auto|f16|f32] \\
-        [--temperature T --top-k K --supercondition F]
+        [--temperature T --top-k K --supercondition F --candidates C]
 
 Model file (≤ 20 MB, checked):
   encoder.*   min-dalle encoder tensors (spec §3 names)             from RUN/tf.pt
@@ -101,7 +101,11 @@ def main():
                     help="sampling default stored as metadata defaults.temperature (from training/sweep_sampling.sh)")
     ap.add_argument("--top-k", type=int, default=None, help="sampling default defaults.top_k")
     ap.add_argument("--supercondition", type=float, default=None, help="sampling default defaults.supercondition")
+    ap.add_argument("--candidates", type=int, default=None,
+                    help="default defaults.candidates: images sampled per image returned (the engine keeps the most likely), 1-16")
     args = ap.parse_args()
+    if args.candidates is not None and not 1 <= args.candidates <= 16:
+        ap.error("--candidates must be between 1 and 16")
     out = args.out or os.path.join(args.run, "default.safetensors")
     torch.set_num_threads(1)
     torch.set_grad_enabled(False)
@@ -162,7 +166,7 @@ def main():
             "dtype.transformer": "F16" if tf_f16 else "F32", "dtype.vqgan": "F16" if vq_f16 else "F32",
             "fp16_check.transformer": json.dumps(tfc), "fp16_check.vqgan": json.dumps(vqc)}
     for key, val in (("defaults.temperature", args.temperature), ("defaults.top_k", args.top_k),
-                     ("defaults.supercondition", args.supercondition)):
+                     ("defaults.supercondition", args.supercondition), ("defaults.candidates", args.candidates)):
         if val is not None:
             meta[key] = repr(val)
     ev = os.path.join(args.run, "vq_eval.json")

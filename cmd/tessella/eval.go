@@ -47,6 +47,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		temp     = fs.Float64("temperature", 1, "sampling temperature (default: the model's)")
 		topK     = fs.Int("top-k", 0, "top-k (default: the model's)")
 		supercon = fs.Float64("supercondition", 0, "supercondition factor (default: the model's)")
+		cands    = fs.Int("candidates", 1, "sample K images per prompt and score the one the model finds most likely (default: the model's)")
 	)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, evalUsage, "\nFlags:\n")
@@ -72,6 +73,8 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError("--temperature must be > 0, got %v", *temp)
 	case *topK < 0:
 		return usageError("--top-k must be ≥ 0, got %d", *topK)
+	case *cands < 1 || *cands > local.MaxCandidates:
+		return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
 	}
 	opts := shapes64.EvalOptions{Split: *split, N: *n, Seed: *seed, KeepImages: *sheet != ""}
 	if set["temperature"] {
@@ -82,6 +85,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if set["supercondition"] {
 		opts.Supercondition = supercon
+	}
+	if set["candidates"] {
+		opts.Candidates = *cands
 	}
 	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype})
 	if err != nil {

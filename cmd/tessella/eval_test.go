@@ -55,7 +55,7 @@ func TestEvalShapesCommand(t *testing.T) {
 func TestEvalShapesUsage(t *testing.T) {
 	for _, args := range [][]string{
 		nil, {"faces"}, {"shapes", "--split", "test"}, {"shapes", "--n", "0"}, {"shapes", "--format", "csv"},
-		{"shapes", "--temperature", "0"}, {"shapes", "extra"},
+		{"shapes", "--temperature", "0"}, {"shapes", "extra"}, {"shapes", "--candidates", "0"}, {"shapes", "--candidates", "99"},
 	} {
 		var out, errb bytes.Buffer
 		err := cmdEval(context.Background(), args, &out, &errb)

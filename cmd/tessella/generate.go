@@ -24,7 +24,7 @@ var errHelp = flag.ErrHelp
 
 // localOnly and remoteOnly name the generate flags that belong to one backend.
 var (
-	localOnly  = []string{"model", "seed", "temperature", "top-k", "supercondition", "grid", "rng", "tokens-out", "threads", "seamless", "scale", "preview", "ascii", "dtype"}
+	localOnly  = []string{"model", "seed", "temperature", "top-k", "supercondition", "grid", "candidates", "rng", "tokens-out", "threads", "seamless", "scale", "preview", "ascii", "dtype"}
 	remoteOnly = []string{"api-model", "size", "quality", "n", "output-format", "base-url", "timeout", "api-key-file"}
 )
 
@@ -42,6 +42,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		topK     = fs.Int("top-k", 256, "keep the k most likely image tokens (0 keeps all; default: the model's, 256 for DALL·E Mini/Mega)")
 		supercon = fs.Float64("supercondition", 16, "supercondition factor f: logits = uncond·(1−f) + cond·f (default: the model's, 16 for DALL·E Mini/Mega)")
 		grid     = fs.Int("grid", 1, "G: generate G² images tiled in one PNG")
+		cands    = fs.Int("candidates", 1, "sample K images for each one written and keep the one the model finds most likely given the prompt (K× the sampling time; default: the model's, 1 for DALL·E Mini/Mega)")
 		rng      = fs.String("rng", "go", "go (math/rand/v2) or torch (PyTorch 1.13 CPU sampling, bit for bit)")
 		tokOut   = fs.String("tokens-out", "", "also write the sampled image tokens as JSON to this file")
 		threads  = fs.Int("threads", 0, "threads (0: all cores)")
@@ -91,6 +92,8 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return usageError("--grid must be ≥ 1, got %d", *grid)
 		case *grid > local.MaxGrid:
 			return usageError("--grid %d would make %d images; at most %d", *grid, *grid**grid, local.MaxGrid)
+		case *cands < 1 || *cands > local.MaxCandidates:
+			return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
 		case *rng != "go" && *rng != "torch":
 			return usageError("--rng must be go or torch, got %q", *rng)
 		case *scale < 0 || *scale > local.MaxScale:
@@ -118,6 +121,9 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		if set["supercondition"] {
 			req.Supercondition = supercon
+		}
+		if set["candidates"] {
+			req.Candidates = *cands
 		}
 		req.Grid, req.RNG, req.Seamless, req.Threads, req.Scale = *grid, *rng, *seamless, *threads, *scale
 		if set["seed"] {

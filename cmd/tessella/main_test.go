@@ -121,6 +121,24 @@ func TestGenerateGridAndTorchRNG(t *testing.T) {
 	}
 }
 
+// --candidates keeps the best of K and says so in the PNG's metadata.
+func TestGenerateCandidates(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "best.png")
+	code, _, stderr := runCLI(t, "generate", "--quiet", "--candidates", "3", "--seed", "3", "--scale", "1", "-o", out, "two rings")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	meta, err := generator.ReadPNGText(f)
+	if err != nil || meta["candidates"] != "3" {
+		t.Errorf("PNG metadata %v (err %v): want candidates 3", meta, err)
+	}
+}
+
 // Bad input: a clear message and a non-zero exit, never a panic.
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
@@ -145,6 +163,9 @@ func TestBadInput(t *testing.T) {
 		{[]string{"generate", "--temperature", "-1", "x"}, 2, "--temperature"},
 		{[]string{"generate", "--top-k", "-3", "x"}, 2, "--top-k"},
 		{[]string{"generate", "--rng", "mt", "x"}, 2, "--rng"},
+		{[]string{"generate", "--candidates", "0", "x"}, 2, "--candidates"},
+		{[]string{"generate", "--candidates", "17", "x"}, 2, "--candidates"},
+		{[]string{"generate", "--backend", "openai", "--candidates", "2", "x"}, 2, "--candidates"},
 		{[]string{"generate"}, 2, "PROMPT"},
 		{[]string{"generate", "a", "b"}, 2, "PROMPT"},
 		{[]string{"generate", "--size", "512x512", "x"}, 2, "--size"},

@@ -33,6 +33,9 @@ type EvalOptions struct {
 	Temperature    *float64
 	TopK           *int
 	Supercondition *float64
+	// Candidates, if > 0, is Request.Candidates (0 keeps the generator's
+	// default).
+	Candidates int
 	// KeepImages keeps each generated image in Item.Image (for
 	// ContactSheet).
 	KeepImages bool
@@ -76,12 +79,14 @@ var Groups = []string{"all scenes", "single", "count", "relation"}
 // the group's prompts that assert the attribute, those whose image shows
 // it; Items lists every prompt.
 type Report struct {
-	Model  string                      `json:"model"`
-	Split  string                      `json:"split"`
-	N      int                         `json:"n"`
-	Seed   uint64                      `json:"seed"`
-	Scores map[string]map[string]Tally `json:"scores"`
-	Items  []Item                      `json:"items"`
+	Model string `json:"model"`
+	Split string `json:"split"`
+	N     int    `json:"n"`
+	Seed  uint64 `json:"seed"`
+	// Candidates is EvalOptions.Candidates (0: the generator's default).
+	Candidates int                         `json:"candidates,omitempty"`
+	Scores     map[string]map[string]Tally `json:"scores"`
+	Items      []Item                      `json:"items"`
 }
 
 // Accuracy returns Scores[group][attr].Rate() and whether any prompt of
@@ -132,7 +137,7 @@ func Eval(ctx context.Context, gen generator.Generator, opts EvalOptions) (*Repo
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Model: gen.Name(), Split: opts.Split, N: opts.N, Seed: opts.Seed, Scores: map[string]map[string]Tally{}}
+	r := &Report{Model: gen.Name(), Split: opts.Split, N: opts.N, Seed: opts.Seed, Candidates: opts.Candidates, Scores: map[string]map[string]Tally{}}
 	for _, g := range Groups {
 		r.Scores[g] = map[string]Tally{}
 	}
@@ -140,7 +145,7 @@ func Eval(ctx context.Context, gen generator.Generator, opts EvalOptions) (*Repo
 		text, a := Caption(sc)
 		seed := opts.Seed + uint64(i)
 		res, err := gen.Generate(ctx, &generator.Request{Prompt: text, Seed: &seed, Scale: 1,
-			Temperature: opts.Temperature, TopK: opts.TopK, Supercondition: opts.Supercondition})
+			Temperature: opts.Temperature, TopK: opts.TopK, Supercondition: opts.Supercondition, Candidates: opts.Candidates})
 		if err != nil {
 			return nil, fmt.Errorf("shapes64 eval: prompt %d %q: %w", i, text, err)
 		}
@@ -207,7 +212,11 @@ func resultImage(res *generator.Result) (*image.RGBA, error) {
 // group, each cell "percent (right/total)", "–" where nothing was asserted.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "shapes64 eval: model %s, split %s, %d prompts, seeds %d…%d\n\n", r.Model, r.Split, r.N, r.Seed, r.Seed+uint64(max(r.N, 1))-1)
+	fmt.Fprintf(&b, "shapes64 eval: model %s, split %s, %d prompts, seeds %d…%d", r.Model, r.Split, r.N, r.Seed, r.Seed+uint64(max(r.N, 1))-1)
+	if r.Candidates > 1 {
+		fmt.Fprintf(&b, ", best of %d candidates", r.Candidates)
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| attribute |")
 	for _, g := range Groups {
 		n := r.Scores[g]["all"].Total

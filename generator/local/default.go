@@ -47,6 +47,7 @@ const UntrainedName = "default-untrained"
 //	defaults.top_k           ≥ 0 (0 keeps every token)
 //	defaults.supercondition  finite
 //	defaults.scale           1 … 16
+//	defaults.candidates      1 … MaxCandidates (absent: 1)
 const (
 	MetaConfig         = "config"
 	MetaVocab          = "tokenizer.vocab"
@@ -55,6 +56,7 @@ const (
 	MetaTopK           = "defaults.top_k"
 	MetaSupercondition = "defaults.supercondition"
 	MetaScale          = "defaults.scale"
+	MetaCandidates     = "defaults.candidates"
 )
 
 // The parts of a default-model file, by tensor-name prefix; each holds
@@ -194,7 +196,7 @@ func (e *Engine) openDefaultBytes(name string, data []byte) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	side := cfg.GridSide() * cfg.VQGAN.Upscale()
-	d := Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: max(1, 256/side)}
+	d := Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: max(1, 256/side), Candidates: 1}
 	if err := readDefaults(meta, &d); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -239,5 +241,6 @@ func readDefaults(meta map[string]string, d *Defaults) error {
 		float(MetaSupercondition, &d.Supercondition, finite, "a finite number"),
 		integer(MetaTopK, &d.TopK, 0, 1<<30),
 		integer(MetaScale, &d.Scale, 1, 16),
+		integer(MetaCandidates, &d.Candidates, 1, MaxCandidates),
 	)
 }

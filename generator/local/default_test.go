@@ -161,7 +161,7 @@ func TestOpenDefaultBytesTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if d := e.Defaults(); d != (Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 4}) {
+	if d := e.Defaults(); d != (Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 4, Candidates: 1}) {
 		t.Errorf("defaults without metadata keys: %+v", d)
 	}
 	if w, h := e.NativeSize(); w != 256 || h != 256 {
@@ -177,13 +177,13 @@ func TestOpenDefaultBytesTiny(t *testing.T) {
 	}
 
 	e2, err := OpenDefaultBytes("tiny.safetensors", tinyDefault(t, weights.F16, map[string]string{
-		MetaTemperature: "0.5", MetaTopK: "100000", MetaSupercondition: "3", MetaScale: "2"}), Options{})
+		MetaTemperature: "0.5", MetaTopK: "100000", MetaSupercondition: "3", MetaScale: "2", MetaCandidates: "3"}), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e2.Close()
-	if d := e2.Defaults(); d != (Defaults{Temperature: 0.5, TopK: 1024, Supercondition: 3, Scale: 2}) {
-		t.Errorf("defaults from metadata: %+v, want temperature 0.5, top-k clamped to the codebook 1024, supercondition 3, scale 2", d)
+	if d := e2.Defaults(); d != (Defaults{Temperature: 0.5, TopK: 1024, Supercondition: 3, Scale: 2, Candidates: 3}) {
+		t.Errorf("defaults from metadata: %+v, want temperature 0.5, top-k clamped to the codebook 1024, supercondition 3, scale 2, 3 candidates", d)
 	}
 	res := generate(t, e2, "a blue ring", 9, 0)
 	e3, err := OpenDefaultBytes("tiny.safetensors", tinyDefault(t, weights.F16, nil), Options{DType: "bf16"})
@@ -197,7 +197,7 @@ func TestOpenDefaultBytesTiny(t *testing.T) {
 	if got := res.Images[0].Image.Bounds(); got != image.Rect(0, 0, 128, 128) {
 		t.Errorf("default-scale image is %v, want 128×128", got)
 	}
-	if res.Metadata["supercondition"] != "3" || res.Metadata["top-k"] != "1024" {
+	if res.Metadata["supercondition"] != "3" || res.Metadata["top-k"] != "1024" || res.Metadata["candidates"] != "3" {
 		t.Errorf("metadata %v does not show the model's defaults", res.Metadata)
 	}
 }
@@ -216,6 +216,7 @@ func TestOpenDefaultBytesErrors(t *testing.T) {
 		{"bad temperature", map[string]string{MetaTemperature: "0"}, MetaTemperature},
 		{"bad top-k", map[string]string{MetaTopK: "-1"}, MetaTopK},
 		{"bad scale", map[string]string{MetaScale: "x"}, MetaScale},
+		{"bad candidates", map[string]string{MetaCandidates: "17"}, MetaCandidates},
 		{"bad supercondition", map[string]string{MetaSupercondition: "NaN"}, MetaSupercondition},
 	} {
 		_, err := OpenDefaultBytes("broken.safetensors", tinyDefault(t, weights.F16, c.extra), Options{})

@@ -44,6 +44,9 @@ type Defaults struct {
 	TopK           int
 	Supercondition float64
 	Scale          int
+	// Candidates is how many images are sampled for each one returned
+	// (the one the model finds most likely given the prompt is kept).
+	Candidates int
 }
 
 // Engine runs one loaded model. Generate calls are serialised: the
@@ -69,7 +72,7 @@ func Open(opts Options) (*Engine, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("threads %d must be ≥ 0 (0: all cores)", opts.Threads)
 	}
-	e := &Engine{threads: opts.Threads, defaults: Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 1}}
+	e := &Engine{threads: opts.Threads, defaults: Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 1, Candidates: 1}}
 	var err error
 	if e.modelOpts, err = modelOptions(opts); err != nil {
 		return nil, err
@@ -179,8 +182,9 @@ func (e *Engine) Close() error {
 // Limits on what one call may ask for: the grid side (G² images) and the
 // nearest-neighbour enlargement.
 const (
-	MaxGrid  = 8
-	MaxScale = 16
+	MaxGrid       = 8
+	MaxScale      = 16
+	MaxCandidates = 16
 )
 
 // RandomSeed draws a seed from the operating system.
@@ -224,11 +228,29 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 		seed = *req.Seed
 	}
 	g := max(req.Grid, 1)
-	n := g * g // images sampled together (one PNG when g > 1)
-	images := 1
+	n := g * g // images returned (one PNG when g > 1)
 	if g == 1 {
-		images = max(req.N, 1) // separate images, one batch
-		n = images
+		n = max(req.N, 1) // separate images, one batch
+	}
+	k := e.defaults.Candidates
+	if req.Candidates != 0 {
+		k = req.Candidates
+	}
+	if req.Candidates < 0 || req.Candidates > MaxCandidates {
+		return nil, generator.Invalid("candidates", "candidates %d outside [1, %d]", req.Candidates, MaxCandidates)
+	}
+	k = max(k, 1)
+	// firsts views the n·k sampled rows (image o's candidates are rows
+	// o·k … o·k+k−1) as one row per returned image: its first candidate.
+	firsts := func(rows [][]int) [][]int {
+		if k == 1 {
+			return rows
+		}
+		out := make([][]int, n)
+		for o := range out {
+			out[o] = rows[o*k]
+		}
+		return out
 	}
 	rng := req.RNG
 	if rng == "" {
@@ -261,7 +283,8 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	}
 	progress("decode", 0, cfg.ImageTokens, nil, nil)
 	var stepErr error
-	tokens, err := e.model.GenerateTokens(ctx, [][]int{uncond, cond}, n, opts, noise, func(i int, toks [][]int) {
+	onStep := func(i int, toks [][]int) {
+		toks = firsts(toks)
 		var preview image.Image
 		if every > 0 && (i+1)%every == 0 && i+1 < cfg.ImageTokens && stepErr == nil {
 			partial := make([][]int, len(toks)) // unsampled positions hold the fill value
@@ -274,7 +297,19 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 			preview, stepErr = e.compose(ctx, partial, g, req.Seamless, scale)
 		}
 		progress("decode", i+1, cfg.ImageTokens, preview, toks)
-	})
+	}
+	var tokens [][]int
+	var err error
+	if k == 1 {
+		tokens, err = e.model.GenerateTokens(ctx, [][]int{uncond, cond}, n, opts, noise, onStep)
+	} else {
+		var all [][]int
+		var ll []model.LogLik
+		all, ll, err = e.model.GenerateTokensScored(ctx, [][]int{uncond, cond}, n*k, opts, noise, onStep)
+		if err == nil {
+			tokens = pickCandidates(all, ll, n, k)
+		}
+	}
 	if err == nil {
 		err = stepErr
 	}
@@ -315,7 +350,27 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 		"seamless": strconv.FormatBool(req.Seamless), "scale": strconv.Itoa(scale),
 		"software": "tessella " + Version,
 	}
+	if k > 1 {
+		res.Metadata["candidates"] = strconv.Itoa(k)
+	}
 	return res, nil
+}
+
+// pickCandidates keeps, for each of the n returned images, the candidate
+// among rows o·k … o·k+k−1 with the largest log-likelihood given the
+// prompt (ll[row].Cond; the first on ties; NaN never wins over a number).
+func pickCandidates(rows [][]int, ll []model.LogLik, n, k int) [][]int {
+	out := make([][]int, n)
+	for o := range out {
+		best := o * k
+		for r := o*k + 1; r < (o+1)*k; r++ {
+			if ll[r].Cond > ll[best].Cond || (ll[best].Cond != ll[best].Cond && ll[r].Cond == ll[r].Cond) {
+				best = r
+			}
+		}
+		out[o] = rows[best]
+	}
+	return out
 }
 
 // Version is written into image metadata; the CLI sets it.

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"image"
+	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/tessella-ml/tessella/generator"
+	"github.com/tessella-ml/tessella/model"
+	"github.com/tessella-ml/tessella/tokenizer"
 	"github.com/tessella-ml/tessella/weights"
 )
 
@@ -196,6 +199,8 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 		"api model":   {Prompt: "x", APIModel: "gpt-image-1.5"},
 		"size":        {Prompt: "x", Size: "1024x1024"},
 		"grid and n":  {Prompt: "x", Grid: 2, N: 2},
+		"candidates":  {Prompt: "x", Candidates: MaxCandidates + 1},
+		"candidates<": {Prompt: "x", Candidates: -1},
 	} {
 		if _, err := eng.Generate(context.Background(), req); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -230,5 +235,67 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 		if _, err := eng.Decode(context.Background(), toks, false, 1); err == nil || !strings.Contains(err.Error(), "decode") {
 			t.Errorf("decode %s: %v", name, err)
 		}
+	}
+}
+
+// TestGenerateCandidates: with Candidates k each returned image is, of
+// the k the model sampled for it (rows o·k … o·k+k−1 of one batch), the
+// one with the largest log-likelihood given the prompt; k = 1 is plain
+// generation; grids pick per cell.
+func TestGenerateCandidates(t *testing.T) {
+	eng, err := Open(Options{Model: "tiny-random", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ctx := context.Background()
+	cfg := eng.model.Config
+	const prompt, seed = "a red star above a blue ring", 21
+	uncond, cond := tokenizer.TextRows(eng.tok.Tokenize(prompt), cfg.TextLen)
+	opts := model.SampleOptions{Temperature: float32(eng.defaults.Temperature), TopK: eng.defaults.TopK,
+		Supercondition: float32(eng.defaults.Supercondition)}
+	for _, c := range []struct{ n, grid, k int }{{1, 0, 1}, {1, 0, 3}, {2, 0, 2}, {0, 2, 2}} {
+		s := uint64(seed)
+		res, err := eng.Generate(ctx, &generator.Request{Prompt: prompt, Seed: &s, N: c.n, Grid: c.grid, Candidates: c.k, Scale: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		images := max(c.n, c.grid*c.grid)
+		rows, ll, err := eng.model.GenerateTokensScored(ctx, [][]int{uncond, cond}, images*c.k, opts, model.NewGoRNG(seed), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Tokens) != images {
+			t.Fatalf("%+v: %d token rows, want %d", c, len(res.Tokens), images)
+		}
+		for o := range images {
+			best := o * c.k
+			for r := best + 1; r < (o+1)*c.k; r++ {
+				if ll[r].Cond > ll[best].Cond {
+					best = r
+				}
+			}
+			if !slices.Equal(res.Tokens[o], rows[best]) {
+				t.Errorf("%+v image %d: not candidate %d (the most likely of %d)", c, o, best-o*c.k, c.k)
+			}
+		}
+		if got, want := res.Metadata["candidates"], map[bool]string{true: strconv.Itoa(c.k)}[c.k > 1]; got != want {
+			t.Errorf("%+v: metadata candidates %q, want %q", c, got, want)
+		}
+	}
+}
+
+func TestPickCandidates(t *testing.T) {
+	rows := [][]int{{0}, {1}, {2}, {3}, {4}, {5}}
+	nan := math.NaN()
+	ll := []model.LogLik{{Cond: -3}, {Cond: -1}, {Cond: -1}, {Cond: nan}, {Cond: -9}, {Cond: nan}}
+	got := pickCandidates(rows, ll, 2, 3)
+	// Image 0: rows 0..2, -1 first at row 1 (ties keep the first); image
+	// 1: rows 3..5, the number beats NaN.
+	if got[0][0] != 1 || got[1][0] != 4 {
+		t.Errorf("picked rows %v, want [1] [4]", got)
+	}
+	if got := pickCandidates(rows[:2], ll[3:5], 1, 2); got[0][0] != 1 {
+		t.Errorf("NaN first, then a number: picked %v", got)
 	}
 }

@@ -194,6 +194,7 @@ func (b *Backend) params(req *generator.Request) (sdk.ImageGenerateParams, error
 		{req.TopK != nil, "--top-k"},
 		{req.Supercondition != nil, "--supercondition"},
 		{req.Grid > 1 || req.Grid < 0, "--grid"},
+		{req.Candidates != 0, "--candidates"},
 		{req.RNG != "", "--rng"},
 		{req.Seamless, "--seamless"},
 		{req.Threads != 0, "--threads"},

@@ -762,6 +762,7 @@ func TestLocalSettingsRefused(t *testing.T) {
 		{"--top-k", generator.Request{TopK: &topk}},
 		{"--supercondition", generator.Request{Supercondition: &sc}},
 		{"--grid", generator.Request{Grid: 2}},
+		{"--candidates", generator.Request{Candidates: 4}},
 		{"--rng", generator.Request{RNG: "torch"}},
 		{"--seamless", generator.Request{Seamless: true}},
 		{"--threads", generator.Request{Threads: 4}},
