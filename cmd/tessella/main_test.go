@@ -33,15 +33,7 @@ func TestGenerateWritesPNGWithMetadata(t *testing.T) {
 	if !strings.Contains(stderr, "seed 9") || !strings.Contains(stderr, out) {
 		t.Errorf("summary line lacks the seed or the path: %q", stderr)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	meta, err := generator.ReadPNGText(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta := pngMeta(t, out)
 	eng, err := local.Open(local.Options{}) // the default model's own sampling defaults
 	if err != nil {
 		t.Fatal(err)
@@ -128,15 +120,24 @@ func TestGenerateCandidates(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	f, err := os.Open(out)
+	if meta := pngMeta(t, out); meta["candidates"] != "3" {
+		t.Errorf("PNG metadata %v: want candidates 3", meta)
+	}
+}
+
+// pngMeta returns the tEXt metadata of the PNG file at path.
+func pngMeta(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	meta, err := generator.ReadPNGText(f)
-	if err != nil || meta["candidates"] != "3" {
-		t.Errorf("PNG metadata %v (err %v): want candidates 3", meta, err)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
+	return meta
 }
 
 // Bad input: a clear message and a non-zero exit, never a panic.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tessella-ml/tessella/generator"
 )
 
 const testKey = "sk-test-SECRET-1234567890"
@@ -62,15 +61,7 @@ func TestGenerateOpenAIBackend(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	meta, err := generator.ReadPNGText(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta := pngMeta(t, out)
 	if meta["backend"] != "openai" || meta["model"] != "gpt-image-1.5" || meta["revised_prompt"] != "a red star, revised" || meta["prompt"] != "a red star" {
 		t.Errorf("metadata %v", meta)
 	}
