@@ -41,26 +41,30 @@ func (m *Model) GenerateTokens(ctx context.Context, textRows [][]int, n int, opt
 }
 
 // GenerateTokensScored is GenerateTokens that also returns each image's
-// LogLik: how likely the model finds the tokens it sampled, with and
-// without the prompt (the engine ranks candidate images by Cond). It
-// samples exactly the tokens GenerateTokens samples.
+// per-step TokenLogProbs: how likely the model finds each token it
+// sampled, with and without the prompt (the engine ranks candidate images
+// by CandidateScore of them). It samples exactly the tokens
+// GenerateTokens samples.
 func (m *Model) GenerateTokensScored(ctx context.Context, textRows [][]int, n int, opts SampleOptions,
-	noise Noise, onStep func(step int, tokens [][]int)) ([][]int, []LogLik, error) {
+	noise Noise, onStep func(step int, tokens [][]int)) ([][]int, []TokenLogProbs, error) {
 	if n <= 0 {
 		return nil, nil, fmt.Errorf("generate: image count %d must be positive", n)
 	}
-	ll := make([]LogLik, n)
-	tokens, err := m.generateTokens(ctx, textRows, n, opts, noise, onStep, ll)
+	lp := make([]TokenLogProbs, n)
+	for b := range lp {
+		lp[b] = TokenLogProbs{Cond: make([]float64, 0, m.Config.ImageTokens), Uncond: make([]float64, 0, m.Config.ImageTokens)}
+	}
+	tokens, err := m.generateTokens(ctx, textRows, n, opts, noise, onStep, lp)
 	if err != nil {
 		return nil, nil, err
 	}
-	return tokens, ll, nil
+	return tokens, lp, nil
 }
 
-// generateTokens is GenerateTokens; a non-nil ll (n) accumulates the
-// images' log-likelihoods.
+// generateTokens is GenerateTokens; a non-nil lp (n) collects the
+// images' per-step log-probabilities.
 func (m *Model) generateTokens(ctx context.Context, textRows [][]int, n int, opts SampleOptions,
-	noise Noise, onStep func(step int, tokens [][]int), ll []LogLik) ([][]int, error) {
+	noise Noise, onStep func(step int, tokens [][]int), lp []TokenLogProbs) ([][]int, error) {
 	cfg := m.Config
 	if n <= 0 {
 		return nil, fmt.Errorf("generate: image count %d must be positive", n)
@@ -112,8 +116,8 @@ func (m *Model) generateTokens(ctx context.Context, textRows [][]int, n int, opt
 		if err := sampler.Sample(next, logits, cfg.Logits(), opts, noise); err != nil {
 			return nil, fmt.Errorf("step %d: %w", i, err)
 		}
-		if ll != nil {
-			if err := AddLogLik(ll, logits, cfg.Logits(), cfg.Codebook(), next); err != nil {
+		if lp != nil {
+			if err := AppendLogProbs(lp, logits, cfg.Logits(), cfg.Codebook(), next); err != nil {
 				return nil, fmt.Errorf("step %d: %w", i, err)
 			}
 		}

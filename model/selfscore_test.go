@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// TestAddLogLik checks one step against log-probabilities written out by
-// hand, the (2n, rowLen) row layout and the refusals.
-func TestAddLogLik(t *testing.T) {
+// TestAppendLogProbs checks one step against log-probabilities written out
+// by hand, the (2n, rowLen) row layout and the refusals.
+func TestAppendLogProbs(t *testing.T) {
 	// n = 2 images, rowLen 4 (the last column is beyond width 3).
 	logits := []float32{
 		0, 0, 0, 99, // uncond image 0: uniform over 3
@@ -17,17 +17,20 @@ func TestAddLogLik(t *testing.T) {
 		0, 1000, 0, 99, // cond image 0: token 1 certain
 		3, 2, 1, 99, // cond image 1
 	}
-	dst := []LogLik{{Cond: 1, Uncond: 2}, {}}
-	if err := AddLogLik(dst, logits, 4, 3, []int{1, 2}); err != nil {
+	dst := []TokenLogProbs{{Cond: []float64{7}, Uncond: []float64{8}}, {}}
+	if err := AppendLogProbs(dst, logits, 4, 3, []int{1, 2}); err != nil {
 		t.Fatal(err)
 	}
 	lse := math.Log(math.Exp(1) + math.Exp(2) + math.Exp(3))
-	want := []LogLik{
-		{Cond: 1 + 0, Uncond: 2 - math.Log(3)},
-		{Cond: 1 - lse, Uncond: 3 - lse},
+	want := []TokenLogProbs{
+		{Cond: []float64{7, 0}, Uncond: []float64{8, -math.Log(3)}},
+		{Cond: []float64{1 - lse}, Uncond: []float64{3 - lse}},
+	}
+	near := func(a, b []float64) bool {
+		return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Abs(x-y) < 1e-12 })
 	}
 	for b := range want {
-		if math.Abs(dst[b].Cond-want[b].Cond) > 1e-12 || math.Abs(dst[b].Uncond-want[b].Uncond) > 1e-12 {
+		if !near(dst[b].Cond, want[b].Cond) || !near(dst[b].Uncond, want[b].Uncond) {
 			t.Errorf("image %d: %+v, want %+v", b, dst[b], want[b])
 		}
 	}
@@ -45,15 +48,46 @@ func TestAddLogLik(t *testing.T) {
 		{2, 4, 3, []int{-1, 0}},
 		{0, 4, 3, nil},
 	} {
-		if err := AddLogLik(make([]LogLik, c.dst), logits, c.rowLen, c.width, c.chosen); err == nil {
-			t.Errorf("AddLogLik(%+v) accepted", c)
+		d := make([]TokenLogProbs, c.dst)
+		if err := AppendLogProbs(d, logits, c.rowLen, c.width, c.chosen); err == nil {
+			t.Errorf("AppendLogProbs(%+v) accepted", c)
+		}
+		for b := range d {
+			if len(d[b].Cond)+len(d[b].Uncond) != 0 {
+				t.Errorf("AppendLogProbs(%+v) refused but appended to image %d", c, b)
+			}
 		}
 	}
 }
 
+// TestCandidateScore: the sum of the CandidateTail smallest unconditioned
+// log-probabilities; fewer steps sum them all; NaN gives NaN.
+func TestCandidateScore(t *testing.T) {
+	u := make([]float64, 30)
+	for i := range u {
+		u[i] = -float64((i * 7) % 30) // 0, −7, −14, … a permutation of 0…−29
+	}
+	want := 0.0
+	for v := 20; v < 30; v++ {
+		want -= float64(v)
+	}
+	if got := CandidateScore(TokenLogProbs{Uncond: u, Cond: make([]float64, 30)}); got != want {
+		t.Errorf("score %g, want %g (the 10 smallest: −20 … −29)", got, want)
+	}
+	if got := CandidateScore(TokenLogProbs{Uncond: []float64{-1, -2}}); got != -3 {
+		t.Errorf("two steps: %g, want −3", got)
+	}
+	if got := CandidateScore(TokenLogProbs{Uncond: []float64{-1, math.NaN()}}); !math.IsNaN(got) {
+		t.Errorf("NaN step: %g, want NaN", got)
+	}
+	if !slices.Equal(u[:3], []float64{0, -7, -14}) {
+		t.Error("CandidateScore reordered its input")
+	}
+}
+
 // TestGenerateTokensScored: the scored generation samples the same tokens
-// as GenerateTokens, and each image's LogLik is the sum of its steps'
-// log-probabilities recomputed from Decoder.Step fed the sampled tokens.
+// as GenerateTokens, and each image's log-probabilities are those of its
+// tokens recomputed from Decoder.Step fed the sampled tokens.
 func TestGenerateTokensScored(t *testing.T) {
 	c := small()
 	m := smallModel(t, c, 1)
@@ -65,13 +99,16 @@ func TestGenerateTokensScored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	toks, ll, err := m.GenerateTokensScored(ctx, text, n, opts, NewGoRNG(9), nil)
+	toks, lp, err := m.GenerateTokensScored(ctx, text, n, opts, NewGoRNG(9), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for b := range n {
 		if !slices.Equal(toks[b], plain[b]) {
 			t.Fatalf("image %d: scored tokens %v, plain %v", b, toks[b], plain[b])
+		}
+		if len(lp[b].Cond) != c.ImageTokens || len(lp[b].Uncond) != c.ImageTokens {
+			t.Fatalf("image %d: %d / %d log-probabilities, want %d", b, len(lp[b].Cond), len(lp[b].Uncond), c.ImageTokens)
 		}
 	}
 	// Recompute: replay the tokens through the decoder, log-softmax by hand.
@@ -83,7 +120,6 @@ func TestGenerateTokensScored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := make([]LogLik, n)
 	prev := make([]int, n)
 	for b := range prev {
 		prev[b] = c.ImageBOS
@@ -101,23 +137,16 @@ func TestGenerateTokensScored(t *testing.T) {
 				for _, v := range row {
 					z += math.Exp(float64(v))
 				}
-				lp := float64(row[tok]) - math.Log(z)
-				if h == 0 {
-					want[b].Uncond += lp
-				} else {
-					want[b].Cond += lp
+				want := float64(row[tok]) - math.Log(z)
+				got := lp[b].Uncond[i]
+				if h == 1 {
+					got = lp[b].Cond[i]
+				}
+				if math.Abs(got-want) > 1e-9*math.Abs(want)+1e-9 || !(got <= 0) {
+					t.Fatalf("image %d step %d row %d: %g, recomputed %g", b, i, h, got, want)
 				}
 			}
 			prev[b] = tok
-		}
-	}
-	for b := range n {
-		if math.Abs(ll[b].Cond-want[b].Cond) > 1e-9*math.Abs(want[b].Cond)+1e-9 ||
-			math.Abs(ll[b].Uncond-want[b].Uncond) > 1e-9*math.Abs(want[b].Uncond)+1e-9 {
-			t.Errorf("image %d: %+v, recomputed %+v", b, ll[b], want[b])
-		}
-		if !(ll[b].Cond < 0) || !(ll[b].Uncond < 0) {
-			t.Errorf("image %d: log-likelihoods %+v should be negative", b, ll[b])
 		}
 	}
 	if _, _, err := m.GenerateTokensScored(ctx, text, 0, opts, NewGoRNG(9), nil); err == nil {

@@ -47,7 +47,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		temp     = fs.Float64("temperature", 1, "sampling temperature (default: the model's)")
 		topK     = fs.Int("top-k", 0, "top-k (default: the model's)")
 		supercon = fs.Float64("supercondition", 0, "supercondition factor (default: the model's)")
-		cands    = fs.Int("candidates", 1, "sample K images per prompt and score the one the model finds most likely (default: the model's)")
+		cands    = fs.Int("candidates", 1, "sample K images per prompt and score the one the engine keeps (see generate --candidates; default: the model's)")
 	)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, evalUsage, "\nFlags:\n")

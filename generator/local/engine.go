@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -45,7 +46,7 @@ type Defaults struct {
 	Supercondition float64
 	Scale          int
 	// Candidates is how many images are sampled for each one returned
-	// (the one the model finds most likely given the prompt is kept).
+	// (the one with the largest model.CandidateScore is kept).
 	Candidates int
 }
 
@@ -304,10 +305,14 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 		tokens, err = e.model.GenerateTokens(ctx, [][]int{uncond, cond}, n, opts, noise, onStep)
 	} else {
 		var all [][]int
-		var ll []model.LogLik
-		all, ll, err = e.model.GenerateTokensScored(ctx, [][]int{uncond, cond}, n*k, opts, noise, onStep)
+		var lp []model.TokenLogProbs
+		all, lp, err = e.model.GenerateTokensScored(ctx, [][]int{uncond, cond}, n*k, opts, noise, onStep)
 		if err == nil {
-			tokens = pickCandidates(all, ll, n, k)
+			scores := make([]float64, len(lp))
+			for r := range lp {
+				scores[r] = model.CandidateScore(lp[r])
+			}
+			tokens = pickCandidates(all, scores, n, k)
 		}
 	}
 	if err == nil {
@@ -357,14 +362,14 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 }
 
 // pickCandidates keeps, for each of the n returned images, the candidate
-// among rows o·k … o·k+k−1 with the largest log-likelihood given the
-// prompt (ll[row].Cond; the first on ties; NaN never wins over a number).
-func pickCandidates(rows [][]int, ll []model.LogLik, n, k int) [][]int {
+// among rows o·k … o·k+k−1 with the largest score (model.CandidateScore;
+// the first on ties; NaN never wins over a number).
+func pickCandidates(rows [][]int, scores []float64, n, k int) [][]int {
 	out := make([][]int, n)
 	for o := range out {
 		best := o * k
 		for r := o*k + 1; r < (o+1)*k; r++ {
-			if ll[r].Cond > ll[best].Cond || (ll[best].Cond != ll[best].Cond && ll[r].Cond == ll[r].Cond) {
+			if scores[r] > scores[best] || (math.IsNaN(scores[best]) && !math.IsNaN(scores[r])) {
 				best = r
 			}
 		}

@@ -240,8 +240,8 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 
 // TestGenerateCandidates: with Candidates k each returned image is, of
 // the k the model sampled for it (rows o·k … o·k+k−1 of one batch), the
-// one with the largest log-likelihood given the prompt; k = 1 is plain
-// generation; grids pick per cell.
+// one with the largest model.CandidateScore; k = 1 is plain generation;
+// grids pick per cell.
 func TestGenerateCandidates(t *testing.T) {
 	eng, err := Open(Options{Model: "tiny-random", Threads: 1})
 	if err != nil {
@@ -261,7 +261,7 @@ func TestGenerateCandidates(t *testing.T) {
 			t.Fatal(err)
 		}
 		images := max(c.n, c.grid*c.grid)
-		rows, ll, err := eng.model.GenerateTokensScored(ctx, [][]int{uncond, cond}, images*c.k, opts, model.NewGoRNG(seed), nil)
+		rows, lp, err := eng.model.GenerateTokensScored(ctx, [][]int{uncond, cond}, images*c.k, opts, model.NewGoRNG(seed), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +271,7 @@ func TestGenerateCandidates(t *testing.T) {
 		for o := range images {
 			best := o * c.k
 			for r := best + 1; r < (o+1)*c.k; r++ {
-				if ll[r].Cond > ll[best].Cond {
+				if model.CandidateScore(lp[r]) > model.CandidateScore(lp[best]) {
 					best = r
 				}
 			}
@@ -288,14 +288,14 @@ func TestGenerateCandidates(t *testing.T) {
 func TestPickCandidates(t *testing.T) {
 	rows := [][]int{{0}, {1}, {2}, {3}, {4}, {5}}
 	nan := math.NaN()
-	ll := []model.LogLik{{Cond: -3}, {Cond: -1}, {Cond: -1}, {Cond: nan}, {Cond: -9}, {Cond: nan}}
-	got := pickCandidates(rows, ll, 2, 3)
+	scores := []float64{-3, -1, -1, nan, -9, nan}
+	got := pickCandidates(rows, scores, 2, 3)
 	// Image 0: rows 0..2, -1 first at row 1 (ties keep the first); image
 	// 1: rows 3..5, the number beats NaN.
 	if got[0][0] != 1 || got[1][0] != 4 {
 		t.Errorf("picked rows %v, want [1] [4]", got)
 	}
-	if got := pickCandidates(rows[:2], ll[3:5], 1, 2); got[0][0] != 1 {
+	if got := pickCandidates(rows[:2], scores[3:5], 1, 2); got[0][0] != 1 {
 		t.Errorf("NaN first, then a number: picked %v", got)
 	}
 }
