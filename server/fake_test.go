@@ -88,6 +88,9 @@ func (f *fakeGen) Generate(ctx context.Context, req *generator.Request) (*genera
 	}
 	res := &generator.Result{Seed: seed, Created: time.Now(),
 		Metadata: map[string]string{"prompt": req.Prompt, "model": "fake", "seed": fmt.Sprint(seed)}}
+	if req.Candidates > 0 {
+		res.Metadata["candidates"] = fmt.Sprint(req.Candidates) // shows the field reached the generator
+	}
 	for i := range n {
 		res.Images = append(res.Images, generator.Image{Image: f.image(seed+uint64(i), f.steps, g),
 			Tokens: make([]int, 16*g*g)})

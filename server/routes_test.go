@@ -287,3 +287,18 @@ func TestGeneratorRequestErrorIs400(t *testing.T) {
 		t.Errorf("param %v, want top_k", e.Param)
 	}
 }
+
+// The candidates extension field reaches the generator.
+func TestCandidatesField(t *testing.T) {
+	_, ts := newTestServer(t, newFake(), Options{})
+	code, _, body := postJSON(t, ts.Client(), ts.URL+"/v1/images/generations", "", map[string]any{"prompt": "a", "candidates": 3})
+	if code != 200 {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	var res struct {
+		Metadata map[string]string `json:"metadata"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil || res.Metadata["candidates"] != "3" {
+		t.Errorf("metadata %v (err %v), want candidates 3", res.Metadata, err)
+	}
+}
