@@ -241,6 +241,9 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 		return nil, generator.Invalid("candidates", "candidates %d outside [1, %d]", req.Candidates, MaxCandidates)
 	}
 	k = max(k, 1)
+	if k > 1 && n*k > MaxGrid*MaxGrid { // every sampled row holds its own KV cache
+		return nil, generator.Invalid("candidates", "%d images × %d candidates: at most %d images are sampled together", n, k, MaxGrid*MaxGrid)
+	}
 	// firsts views the n·k sampled rows (image o's candidates are rows
 	// o·k … o·k+k−1) as one row per returned image: its first candidate.
 	firsts := func(rows [][]int) [][]int {

@@ -193,14 +193,15 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 	}
 	neg, huge := -1.0, 5000
 	for name, req := range map[string]*generator.Request{
-		"temperature": {Prompt: "x", Temperature: &neg},
-		"top-k":       {Prompt: "x", TopK: &huge},
-		"rng":         {Prompt: "x", RNG: "mt"},
-		"api model":   {Prompt: "x", APIModel: "gpt-image-1.5"},
-		"size":        {Prompt: "x", Size: "1024x1024"},
-		"grid and n":  {Prompt: "x", Grid: 2, N: 2},
-		"candidates":  {Prompt: "x", Candidates: MaxCandidates + 1},
-		"candidates<": {Prompt: "x", Candidates: -1},
+		"temperature":       {Prompt: "x", Temperature: &neg},
+		"top-k":             {Prompt: "x", TopK: &huge},
+		"rng":               {Prompt: "x", RNG: "mt"},
+		"api model":         {Prompt: "x", APIModel: "gpt-image-1.5"},
+		"size":              {Prompt: "x", Size: "1024x1024"},
+		"grid and n":        {Prompt: "x", Grid: 2, N: 2},
+		"candidates":        {Prompt: "x", Candidates: MaxCandidates + 1},
+		"candidates<":       {Prompt: "x", Candidates: -1},
+		"grid × candidates": {Prompt: "x", Grid: 3, Candidates: 8},
 	} {
 		if _, err := eng.Generate(context.Background(), req); err == nil {
 			t.Errorf("%s: accepted", name)
