@@ -10,6 +10,7 @@ import (
 	"image/draw"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 
 	"golang.org/x/image/font"
@@ -83,7 +84,9 @@ type Report struct {
 	Split string `json:"split"`
 	N     int    `json:"n"`
 	Seed  uint64 `json:"seed"`
-	// Candidates is EvalOptions.Candidates (0: the generator's default).
+	// Candidates is the best-of-K setting used: EvalOptions.Candidates,
+	// or the generator's default as its results' metadata reports it (0:
+	// not reported, i.e. one image per prompt).
 	Candidates int                         `json:"candidates,omitempty"`
 	Scores     map[string]map[string]Tally `json:"scores"`
 	Items      []Item                      `json:"items"`
@@ -148,6 +151,9 @@ func Eval(ctx context.Context, gen generator.Generator, opts EvalOptions) (*Repo
 			Temperature: opts.Temperature, TopK: opts.TopK, Supercondition: opts.Supercondition, Candidates: opts.Candidates})
 		if err != nil {
 			return nil, fmt.Errorf("shapes64 eval: prompt %d %q: %w", i, text, err)
+		}
+		if c, err := strconv.Atoi(res.Metadata["candidates"]); err == nil && r.Candidates == 0 {
+			r.Candidates = c // the generator's default, as it reports it
 		}
 		img, err := resultImage(res)
 		if err != nil {

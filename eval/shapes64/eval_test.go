@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,6 +22,8 @@ type fakeGen struct {
 	scenes map[string]Scene
 	draw   func(Scene) image.Image
 	seeds  []uint64
+	meta   map[string]string // result metadata
+	cands  []int             // Request.Candidates seen
 }
 
 func newFake(t *testing.T, opts EvalOptions, draw func(Scene) image.Image) *fakeGen {
@@ -50,7 +53,8 @@ func (f *fakeGen) Generate(ctx context.Context, req *generator.Request) (*genera
 		return nil, errors.New("bad request")
 	}
 	f.seeds = append(f.seeds, *req.Seed)
-	return &generator.Result{Images: []generator.Image{{Image: f.draw(sc)}}}, nil
+	f.cands = append(f.cands, req.Candidates)
+	return &generator.Result{Images: []generator.Image{{Image: f.draw(sc)}}, Metadata: f.meta}, nil
 }
 
 func truth(sc Scene) image.Image { return Render(sc.Background, sc.Objects) }
@@ -261,5 +265,33 @@ func TestWrap(t *testing.T) {
 	}
 	if got := wrap("two red stars", 20, 3); !reflect.DeepEqual(got, []string{"two red stars"}) {
 		t.Fatalf("wrap: %q", got)
+	}
+}
+
+// The report records the best-of-K setting: the one asked for, or the
+// generator's default as its metadata says; the Markdown names it.
+func TestEvalCandidates(t *testing.T) {
+	for _, c := range []struct {
+		ask  int
+		meta string
+		want int
+	}{{0, "", 0}, {0, "4", 4}, {3, "3", 3}, {2, "", 2}} {
+		opts := EvalOptions{N: 3, Seed: 5, Candidates: c.ask}
+		f := newFake(t, opts, truth)
+		if c.meta != "" {
+			f.meta = map[string]string{"candidates": c.meta}
+		}
+		r, err := Eval(context.Background(), f, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Candidates != c.want || !slices.Equal(f.cands, []int{c.ask, c.ask, c.ask}) {
+			t.Errorf("%+v: report candidates %d, requests %v", c, r.Candidates, f.cands)
+		}
+		var md strings.Builder
+		r.WriteMarkdown(&md)
+		if got := strings.Contains(md.String(), fmt.Sprintf("best of %d candidates", c.want)); got != (c.want > 1) {
+			t.Errorf("%+v: Markdown header %q", c, strings.SplitN(md.String(), "\n", 2)[0])
+		}
 	}
 }
