@@ -6,6 +6,7 @@
 #
 #   bash training/sweep_sampling.sh                 # N=60 and the grid below: the shipped model's first pass
 #   N=200 SC="1 2 3" TOPK="16 64" TEMP="1" bash training/sweep_sampling.sh
+#   CANDIDATES=4 bash training/sweep_sampling.sh    # best of 4 per prompt (default 1: the raw sampler)
 #
 # Uses `go run ./cmd/tessella eval shapes` (no Python); writes nothing but its table on stdout.
 set -euo pipefail
@@ -16,6 +17,7 @@ SC="${SC:-1 1.5 2}"
 TOPK="${TOPK:-8 32 128}"
 TEMP="${TEMP:-0.7 1}"
 SPLIT="${SPLIT:-train}"
+CANDIDATES="${CANDIDATES:-1}"
 bin="$(mktemp -d)/tessella"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 go build -o "$bin" ./cmd/tessella
@@ -23,7 +25,7 @@ echo "| supercondition | top-k | temperature | all | background | colour | count
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for f in $SC; do for k in $TOPK; do for t in $TEMP; do
     "$bin" eval shapes --split "$SPLIT" --n "$N" --seed "$SEED" --supercondition "$f" --top-k "$k" \
-        --temperature "$t" --format json --quiet |
+        --temperature "$t" --candidates "$CANDIDATES" --format json --quiet |
     /usr/bin/env python3 -c '
 import json, sys
 r = json.load(sys.stdin)["scores"]["all scenes"]
