@@ -100,7 +100,9 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 
 	var stamps []time.Time
 	seed := opts.Seed
-	req := &generator.Request{Prompt: opts.Prompt, Seed: &seed, Threads: opts.Threads,
+	// One image, one candidate (the default model's own default samples 4
+	// and keeps one): the figures are the engine's per-image cost.
+	req := &generator.Request{Prompt: opts.Prompt, Seed: &seed, Threads: opts.Threads, Candidates: 1,
 		Progress: func(p generator.Progress) {
 			if p.Stage == "decode" {
 				stamps = append(stamps, time.Now())
