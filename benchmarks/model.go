@@ -38,6 +38,7 @@ type ModelOptions struct {
 // ModelResult is one whole generation, timed by stage.
 type ModelResult struct {
 	Model      string  `json:"model"`
+	Engine     string  `json:"engine"` // the loaded generator's name, e.g. local:default
 	Threads    int     `json:"threads"`
 	LoadS      float64 `json:"load_s"`
 	EncoderS   float64 `json:"encoder_s"`
@@ -48,8 +49,9 @@ type ModelResult struct {
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 }
 
-// RunModel loads a model, times one full image (encoder, every decoder
-// step, VQGAN) and writes the figures.
+// RunModel loads a model (opts.Model as local.Open takes it, "default"
+// for the embedded model; "" is mini-random), times one full image
+// (encoder, every decoder step, VQGAN) and writes the figures.
 func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 	if opts.Model == "" {
 		opts.Model = "mini-random"
@@ -63,13 +65,17 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 	if opts.Threads > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(opts.Threads))
 	}
+	open := opts.Model
+	if open == "default" {
+		open = "" // the embedded default model
+	}
 	t0 := time.Now()
-	eng, err := local.Open(local.Options{Model: opts.Model, Threads: opts.Threads, DType: opts.DType})
+	eng, err := local.Open(local.Options{Model: open, Threads: opts.Threads, DType: opts.DType})
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	res := ModelResult{Model: opts.Model, Threads: opts.Threads, LoadS: time.Since(t0).Seconds()}
+	res := ModelResult{Model: opts.Model, Engine: eng.Name(), Threads: opts.Threads, LoadS: time.Since(t0).Seconds()}
 	if res.Threads == 0 {
 		res.Threads = runtime.GOMAXPROCS(0)
 	}

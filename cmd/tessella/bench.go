@@ -137,9 +137,5 @@ func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	m := *modelArg
-	if m == "default" {
-		m = ""
-	}
-	return benchmarks.RunModel(ctx, benchmarks.ModelOptions{Model: m, Threads: *threads, Format: *format, Seed: *seed, DType: *dtype, CPUProfile: *cpuProfile}, stdout)
+	return benchmarks.RunModel(ctx, benchmarks.ModelOptions{Model: *modelArg, Threads: *threads, Format: *format, Seed: *seed, DType: *dtype, CPUProfile: *cpuProfile}, stdout)
 }
