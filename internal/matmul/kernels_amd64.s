@@ -28,40 +28,14 @@
 // Prefetch the 12 rows × 128 B of the C tile at DX (row stride AX; DX is
 // left at the last row) while the k loop runs: C is often out of L1/L2
 // (an ldc of 4 KB aliases its rows to one L1 set).
+#define PREFC1 \
+	PREFETCHT0 (DX); \
+	PREFETCHT0 64(DX); \
+	ADDQ AX, DX
+
 #define PREFC12 \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
-	PREFETCHT0 (DX); \
-	PREFETCHT0 64(DX); \
-	ADDQ AX, DX; \
+	PREFC1; PREFC1; PREFC1; PREFC1; PREFC1; PREFC1; \
+	PREFC1; PREFC1; PREFC1; PREFC1; PREFC1; \
 	PREFETCHT0 (DX); \
 	PREFETCHT0 64(DX)
 
