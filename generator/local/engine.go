@@ -233,14 +233,13 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	if g == 1 {
 		n = max(req.N, 1) // separate images, one batch
 	}
-	k := e.defaults.Candidates
-	if req.Candidates != 0 {
-		k = req.Candidates
-	}
 	if req.Candidates < 0 || req.Candidates > MaxCandidates {
 		return nil, generator.Invalid("candidates", "candidates %d outside [1, %d]", req.Candidates, MaxCandidates)
 	}
-	k = max(k, 1)
+	k := e.defaults.Candidates // ≥ 1: set by Open, or read from the model file within [1, MaxCandidates]
+	if req.Candidates != 0 {
+		k = req.Candidates
+	}
 	if k > 1 && n*k > MaxGrid*MaxGrid { // every sampled row holds its own KV cache
 		return nil, generator.Invalid("candidates", "%d images × %d candidates: at most %d images are sampled together", n, k, MaxGrid*MaxGrid)
 	}
