@@ -3,14 +3,16 @@
     /usr/bin/python3 training/export_default.py --run training/runs/default \\
         [--out training/runs/default/default.safetensors] \\
         [--golden testdata/golden/default_model.safetensors] [--dtype auto|f16|f32] \\
-        [--temperature T --top-k K --supercondition F --candidates C]
+        [--temperature T --top-k K --supercondition F --candidates C] [--judge RUN/judge.pt]
 
 Model file (≤ 20 MB, checked):
   encoder.*   min-dalle encoder tensors (spec §3 names)             from RUN/tf.pt
   decoder.*   min-dalle decoder tensors incl. lm_head.weight          from RUN/tf.pt
   vqgan.*     the detokenizer: embedding.weight (the codebook), post_quant_conv.*, decoder.*
               (reference_vqgan / min-dalle names)                      from RUN/vq.pt
+  judge.*     with --judge: the candidate-ranking judge (train_judge.py names), fp16
   metadata    config            the Go model.Config as JSON (vqgan nested, Go field names)
+              judge.config      with --judge: the judge's config as JSON
               tokenizer.vocab   the bytes of RUN/vocab.json
               tokenizer.merges  the bytes of RUN/merges.txt
               plus provenance: steps, dtypes, the fp16 checks, torch version.
@@ -102,7 +104,9 @@ def main():
     ap.add_argument("--top-k", type=int, default=None, help="sampling default defaults.top_k")
     ap.add_argument("--supercondition", type=float, default=None, help="sampling default defaults.supercondition")
     ap.add_argument("--candidates", type=int, default=None,
-                    help="default defaults.candidates: images sampled per image returned (the engine keeps the most likely), 1-16")
+                    help="default defaults.candidates: images sampled per image returned (the engine keeps the one its judge, "
+                         "or without one its own token probabilities, ranks first), 1-16")
+    ap.add_argument("--judge", help="a train_judge.py checkpoint (RUN/judge.pt): store that judge in the file (judge.*, fp16)")
     args = ap.parse_args()
     if args.candidates is not None and not 1 <= args.candidates <= 16:
         ap.error("--candidates must be between 1 and 16")
@@ -159,12 +163,35 @@ def main():
     tensors.update({"encoder." + k: v.to(tdt) for k, v in enc_sd.items()})
     tensors.update({"decoder." + k: v.to(tdt) for k, v in dec_sd.items()})
     tensors.update({"vqgan." + k: v.to(vdt) for k, v in vq_sd.items()})
+    judge_meta = {}
+    if args.judge:
+        # the judge that ranks best-of-K candidates (train_judge.py), stored in fp16
+        import train_judge
+        jck = dm.load_ckpt(args.judge)
+        if jck is None:
+            sys.exit("no judge checkpoint at %s" % args.judge)
+        jm = train_judge.Judge(jck["config"])
+        jm.load_state_dict(jck["model"])
+        jm.eval()
+        jr = train_judge.Judge(jck["config"])
+        jr.load_state_dict(rounded(jm.state_dict(), torch.float16))
+        jr.eval()
+        jimg = dm.to_input(himgs[:16], "cpu")
+        jtext = torch.tensor([tok.row(shapes64.caption(s, random.Random(9))[0], jck["config"]["text_len"])
+                              for s in hscenes[:16]])
+        a, b = jm(jm.image_memory(jimg), jtext)[0], jr(jr.image_memory(jimg), jtext)[0]
+        jc = {"max_abs_delta_score": (a - b).abs().max().item(), "max_abs_score": a.abs().max().item()}
+        print("fp16 check, judge:", jc)
+        tensors.update({"judge." + k: v.detach().to(torch.float16) for k, v in jm.state_dict().items()})
+        judge_meta = {"judge.config": json.dumps(jck["config"], sort_keys=True), "judge_step": str(jck["step"]),
+                      "fp16_check.judge": json.dumps(jc)}
     go_cfg = dm.go_config(cfg, vq_cfg)
     meta = {"config": json.dumps(go_cfg), "tokenizer.vocab": vocab_text, "tokenizer.merges": merges_text,
             "generator": "training/export_default.py", "torch": torch.__version__,
             "vq_step": str(vq_ck["step"]), "tf_step": str(tf_ck["step"]),
             "dtype.transformer": "F16" if tf_f16 else "F32", "dtype.vqgan": "F16" if vq_f16 else "F32",
             "fp16_check.transformer": json.dumps(tfc), "fp16_check.vqgan": json.dumps(vqc)}
+    meta.update(judge_meta)
     for key, val in (("defaults.temperature", args.temperature), ("defaults.top_k", args.top_k),
                      ("defaults.supercondition", args.supercondition), ("defaults.candidates", args.candidates)):
         if val is not None:
