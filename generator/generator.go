@@ -28,7 +28,8 @@ type Request struct {
 	Threads        int
 	Scale          int // nearest-neighbour enlargement of the output; 0: the model's default
 	// Candidates, if > 1, samples that many images for each one returned
-	// and keeps the one the model itself ranks best (local engine:
+	// and keeps the one ranked best (local engine: by the model file's
+	// judge, package model/judge, when it has one, else by
 	// model.CandidateScore); 0: the model's default, 1 for DALL·E Mini/Mega.
 	Candidates int
 	// PreviewEvery, if > 0, asks for a Progress.Preview image every that

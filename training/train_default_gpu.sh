@@ -13,7 +13,9 @@
 #    shipped model's run did to fit a remote machine's 64 MiB transfer) on a fresh pool (seed 2),
 #    lr 3e-4 with 200 warmup steps, cosine to 10 %;
 # 4. import both runs (steps and losses counted from the start) and export with the sampling
-#    defaults the second run's sweep chose (supercondition 1.25, top-k 8, temperature 1).
+#    defaults the second run's sweep chose (supercondition 1.25, top-k 8, temperature 1), best of
+#    4 candidates, and, with JUDGE set, the judge that ranks them (train_judge.py, CPU, 45 min;
+#    it needs only the VQ and the CPU pool, so it can train before or while this runs).
 # The number of steps follows from the measured speed, so another GPU trains for the same time,
 # not the same steps, and the result is the same recipe, not the same bits.
 set -euo pipefail
@@ -27,6 +29,8 @@ STAGE="${STAGE:-all}"
 SUPERCONDITION="${SUPERCONDITION:-1.25}"
 TOP_K="${TOP_K:-8}"
 TEMPERATURE="${TEMPERATURE:-1.0}"
+CANDIDATES="${CANDIDATES:-4}"                # defaults.candidates (best of K)
+JUDGE="${JUDGE:-}"                           # a train_judge.py checkpoint to embed (the shipped one: training/runs/judge/judge.pt)
 GOLDEN="${GOLDEN:-$HERE/../testdata/golden/default_model.safetensors}"
 SECONDS1="${SECONDS1:-555}"                  # run 1's budget
 SECONDS2="${SECONDS2:-212}"                  # run 2's budget
@@ -62,5 +66,6 @@ stage "import + export -> $RUN/final/default.safetensors, goldens -> $GOLDEN"
 "$PY" "$HERE/import_gpu_run.py" --from "$OUT1" --run "$RUN/r1" --pool-from "$RUN/start"
 "$PY" "$HERE/import_gpu_run.py" --from "$OUT2" --run "$RUN/final" --pool-from "$RUN/start" --continues "$RUN/r1"
 "$PY" "$HERE/export_default.py" --run "$RUN/final" --out "$RUN/final/default.safetensors" --golden "$GOLDEN" \
-    --supercondition "$SUPERCONDITION" --top-k "$TOP_K" --temperature "$TEMPERATURE"
+    --supercondition "$SUPERCONDITION" --top-k "$TOP_K" --temperature "$TEMPERATURE" --candidates "$CANDIDATES" \
+    ${JUDGE:+--judge "$JUDGE"}
 stage "done: cp $RUN/final/default.safetensors generator/local/defaultmodel/ to embed it"

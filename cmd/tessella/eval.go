@@ -48,6 +48,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		topK     = fs.Int("top-k", 0, "top-k (default: the model's)")
 		supercon = fs.Float64("supercondition", 0, "supercondition factor (default: the model's)")
 		cands    = fs.Int("candidates", 1, "sample K images per prompt and score the one the engine keeps (see generate --candidates; default: the model's)")
+		noJudge  = fs.Bool("no-judge", false, "rank candidates by the model's own token probabilities even when the model file has a judge")
 	)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, evalUsage, "\nFlags:\n")
@@ -89,7 +90,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if set["candidates"] {
 		opts.Candidates = *cands
 	}
-	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype})
+	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype, NoJudge: *noJudge})
 	if err != nil {
 		return err
 	}

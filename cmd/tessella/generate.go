@@ -24,7 +24,7 @@ var errHelp = flag.ErrHelp
 
 // localOnly and remoteOnly name the generate flags that belong to one backend.
 var (
-	localOnly  = []string{"model", "seed", "temperature", "top-k", "supercondition", "grid", "candidates", "rng", "tokens-out", "threads", "seamless", "scale", "preview", "ascii", "dtype"}
+	localOnly  = []string{"model", "seed", "temperature", "top-k", "supercondition", "grid", "candidates", "no-judge", "rng", "tokens-out", "threads", "seamless", "scale", "preview", "ascii", "dtype"}
 	remoteOnly = []string{"api-model", "size", "quality", "n", "output-format", "base-url", "timeout", "api-key-file"}
 )
 
@@ -42,7 +42,8 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		topK     = fs.Int("top-k", 256, "keep the k most likely image tokens (0 keeps all; default: the model's, 256 for DALL·E Mini/Mega)")
 		supercon = fs.Float64("supercondition", 16, "supercondition factor f: logits = uncond·(1−f) + cond·f (default: the model's, 16 for DALL·E Mini/Mega)")
 		grid     = fs.Int("grid", 1, "G: generate G² images tiled in one PNG")
-		cands    = fs.Int("candidates", 1, "sample K images for each one written and keep the one whose least likely tokens the model finds least unlikely (up to K× the sampling time; default: the model's, 4 for the built-in model, 1 for DALL·E Mini/Mega)")
+		cands    = fs.Int("candidates", 1, "sample K images for each one written and keep the one the model's judge scores highest against the prompt (without a judge: the one whose least likely tokens the model finds least unlikely); up to K× the sampling time; default: the model's, 4 for the built-in model, 1 for DALL·E Mini/Mega")
+		noJudge  = fs.Bool("no-judge", false, "rank candidates by the model's own token probabilities even when the model file has a judge")
 		rng      = fs.String("rng", "go", "go (math/rand/v2) or torch (PyTorch 1.13 CPU sampling, bit for bit)")
 		tokOut   = fs.String("tokens-out", "", "also write the sampled image tokens as JSON to this file")
 		threads  = fs.Int("threads", 0, "threads (0: all cores)")
@@ -103,7 +104,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		case *preview < 0:
 			return usageError("--preview must be ≥ 0, got %d", *preview)
 		}
-		eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype})
+		eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype, NoJudge: *noJudge})
 		if err != nil {
 			return err
 		}

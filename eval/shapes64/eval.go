@@ -87,9 +87,12 @@ type Report struct {
 	// Candidates is the best-of-K setting used: EvalOptions.Candidates,
 	// or the generator's default as its results' metadata reports it (0:
 	// not reported, i.e. one image per prompt).
-	Candidates int                         `json:"candidates,omitempty"`
-	Scores     map[string]map[string]Tally `json:"scores"`
-	Items      []Item                      `json:"items"`
+	Candidates int `json:"candidates,omitempty"`
+	// Ranking is how the generator picked among the candidates, as its
+	// results' metadata reports it ("judge" or "self"; empty with one).
+	Ranking string                      `json:"ranking,omitempty"`
+	Scores  map[string]map[string]Tally `json:"scores"`
+	Items   []Item                      `json:"items"`
 }
 
 // Accuracy returns Scores[group][attr].Rate() and whether any prompt of
@@ -154,6 +157,9 @@ func Eval(ctx context.Context, gen generator.Generator, opts EvalOptions) (*Repo
 		}
 		if c, err := strconv.Atoi(res.Metadata["candidates"]); err == nil && r.Candidates == 0 {
 			r.Candidates = c // the generator's default, as it reports it
+		}
+		if rk := res.Metadata["ranking"]; rk != "" && r.Ranking == "" {
+			r.Ranking = rk
 		}
 		img, err := resultImage(res)
 		if err != nil {
@@ -221,6 +227,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "shapes64 eval: model %s, split %s, %d prompts, seeds %d…%d", r.Model, r.Split, r.N, r.Seed, r.Seed+uint64(max(r.N, 1))-1)
 	if r.Candidates > 1 {
 		fmt.Fprintf(&b, ", best of %d candidates", r.Candidates)
+		if r.Ranking != "" {
+			fmt.Fprintf(&b, " (ranked by %s)", map[string]string{"judge": "the judge", "self": "the model's token probabilities"}[r.Ranking])
+		}
 	}
 	b.WriteString("\n\n")
 	b.WriteString("| attribute |")

@@ -269,7 +269,8 @@ func TestWrap(t *testing.T) {
 }
 
 // The report records the best-of-K setting: the one asked for, or the
-// generator's default as its metadata says; the Markdown names it.
+// generator's default as its metadata says, and the ranking the metadata
+// names; the Markdown names both.
 func TestEvalCandidates(t *testing.T) {
 	for _, c := range []struct {
 		ask  int
@@ -279,7 +280,7 @@ func TestEvalCandidates(t *testing.T) {
 		opts := EvalOptions{N: 3, Seed: 5, Candidates: c.ask}
 		f := newFake(t, opts, truth)
 		if c.meta != "" {
-			f.meta = map[string]string{"candidates": c.meta}
+			f.meta = map[string]string{"candidates": c.meta, "ranking": "judge"}
 		}
 		r, err := Eval(context.Background(), f, opts)
 		if err != nil {
@@ -292,6 +293,10 @@ func TestEvalCandidates(t *testing.T) {
 		r.WriteMarkdown(&md)
 		if got := strings.Contains(md.String(), fmt.Sprintf("best of %d candidates", c.want)); got != (c.want > 1) {
 			t.Errorf("%+v: Markdown header %q", c, strings.SplitN(md.String(), "\n", 2)[0])
+		}
+		if want := map[bool]string{true: "judge"}[c.meta != ""]; r.Ranking != want ||
+			strings.Contains(md.String(), "ranked by the judge") != (want != "") {
+			t.Errorf("%+v: report ranking %q, want %q; Markdown header %q", c, r.Ranking, want, strings.SplitN(md.String(), "\n", 2)[0])
 		}
 	}
 }

@@ -2,6 +2,7 @@ package local
 
 import (
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tessella-ml/tessella/model"
+	"github.com/tessella-ml/tessella/model/judge"
 	"github.com/tessella-ml/tessella/tokenizer"
 	"github.com/tessella-ml/tessella/weights"
 )
@@ -57,6 +59,10 @@ const (
 	MetaSupercondition = "defaults.supercondition"
 	MetaScale          = "defaults.scale"
 	MetaCandidates     = "defaults.candidates"
+	// MetaJudge is judge.Config as JSON; when present, the file holds a
+	// judge (tensors "judge.*") that ranks the candidates (see
+	// Engine.Generate).
+	MetaJudge = "judge.config"
 )
 
 // The parts of a default-model file, by tensor-name prefix; each holds
@@ -65,6 +71,7 @@ const (
 	prefixEncoder = "encoder."
 	prefixDecoder = "decoder."
 	prefixVQGAN   = "vqgan."
+	prefixJudge   = "judge."
 )
 
 // DefaultModelEmbedded reports whether this binary carries a trained
@@ -132,7 +139,7 @@ func (e *Engine) openModelFile(path string) error {
 // engine aliases data, which must not change while it is in use. Of opts,
 // Threads and DType are used.
 func OpenDefaultBytes(name string, data []byte, opts Options) (*Engine, error) {
-	e := &Engine{threads: opts.Threads}
+	e := &Engine{threads: opts.Threads, noJudge: opts.NoJudge}
 	var err error
 	if e.modelOpts, err = modelOptions(opts); err != nil {
 		return nil, err
@@ -205,7 +212,24 @@ func (e *Engine) openDefaultBytes(name string, data []byte) error {
 		Supercondition: float32(d.Supercondition)}).Validate(cfg.Codebook()); err != nil {
 		return fmt.Errorf("%s: metadata sampling defaults: %w", name, err)
 	}
-	e.name, e.model, e.tok, e.defaults = "default", m, tok, d
+	var jd *judge.Judge
+	if js, ok := meta[MetaJudge]; ok {
+		var jc judge.Config
+		if err := json.Unmarshal([]byte(js), &jc); err != nil {
+			return fmt.Errorf("%s: metadata %q: %w", name, MetaJudge, err)
+		}
+		if jc.TextVocab < tok.VocabSize() {
+			return fmt.Errorf("%s: the tokenizer has %d ids but the judge embeds only %d", name, tok.VocabSize(), jc.TextVocab)
+		}
+		side := cfg.GridSide() * cfg.VQGAN.Upscale()
+		if side != judge.Size {
+			return fmt.Errorf("%s: the judge reads %d×%d images, the model draws %d×%d", name, judge.Size, judge.Size, side, side)
+		}
+		if jd, err = judge.New(jc, f.Sub(prefixJudge)); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	e.name, e.model, e.tok, e.defaults, e.judge = "default", m, tok, d, jd
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tessella-ml/tessella/generator"
 	"github.com/tessella-ml/tessella/model"
+	"github.com/tessella-ml/tessella/model/judge"
 	"github.com/tessella-ml/tessella/tokenizer"
 	"github.com/tessella-ml/tessella/weights"
 )
@@ -37,6 +38,9 @@ type Options struct {
 	// are kept in: "" or "f32", "f16", "bf16", "q8" (model.WeightDType),
 	// converted while loading whatever the files hold.
 	DType string
+	// NoJudge ranks candidates by model.CandidateScore even when the
+	// model file carries a judge (for comparisons).
+	NoJudge bool
 }
 
 // Defaults are a model's sampling defaults.
@@ -46,7 +50,8 @@ type Defaults struct {
 	Supercondition float64
 	Scale          int
 	// Candidates is how many images are sampled for each one returned
-	// (the one with the largest model.CandidateScore is kept).
+	// (the one the judge, or else model.CandidateScore, ranks first is
+	// kept; see Engine.Generate).
 	Candidates int
 }
 
@@ -61,6 +66,8 @@ type Engine struct {
 	closers   []io.Closer
 	threads   int
 	modelOpts model.Options // load options from Options.DType (dtype.go)
+	judge     *judge.Judge  // ranks candidates when the model file carries one
+	noJudge   bool          // Options.NoJudge
 	mu        sync.Mutex
 }
 
@@ -73,7 +80,7 @@ func Open(opts Options) (*Engine, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("threads %d must be ≥ 0 (0: all cores)", opts.Threads)
 	}
-	e := &Engine{threads: opts.Threads, defaults: Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 1, Candidates: 1}}
+	e := &Engine{threads: opts.Threads, noJudge: opts.NoJudge, defaults: Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 1, Candidates: 1}}
 	var err error
 	if e.modelOpts, err = modelOptions(opts); err != nil {
 		return nil, err
@@ -302,6 +309,10 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 		progress("decode", i+1, cfg.ImageTokens, preview, toks)
 	}
 	var tokens [][]int
+	var picked []int          // with k > 1: the row of all that each image kept
+	var decoded []*image.RGBA // with the judge: every candidate's image, by row
+	var ranking string        // with k > 1: "judge" or "self"
+	var ranked time.Duration  // time spent ranking (decoding candidates, the judge)
 	var err error
 	if k == 1 {
 		tokens, err = e.model.GenerateTokens(ctx, [][]int{uncond, cond}, n, opts, noise, onStep)
@@ -310,11 +321,19 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 		var lp []model.TokenLogProbs
 		all, lp, err = e.model.GenerateTokensScored(ctx, [][]int{uncond, cond}, n*k, opts, noise, onStep)
 		if err == nil {
-			scores := make([]float64, len(lp))
-			for r := range lp {
-				scores[r] = model.CandidateScore(lp[r])
+			var scores []float64
+			t0 := time.Now()
+			scores, decoded, ranking, err = e.rankCandidates(ctx, cond, len(ids) > 2, all, lp, func(done int) {
+				progress("rank", done, len(all), nil, nil)
+			})
+			ranked = time.Since(t0)
+			if err == nil {
+				picked = pickCandidates(scores, n, k)
+				tokens = make([][]int, n)
+				for o, r := range picked {
+					tokens[o] = all[r]
+				}
 			}
-			tokens = pickCandidates(all, scores, n, k)
 		}
 	}
 	if err == nil {
@@ -339,9 +358,11 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 		}
 		res.Images = []generator.Image{{Image: img}}
 	} else {
-		for _, t := range tokens {
-			img, err := e.compose(ctx, [][]int{t}, 1, false, scale)
-			if err != nil {
+		for o, t := range tokens {
+			var img image.Image
+			if decoded != nil { // the judge has decoded every candidate already
+				img = Enlarge(decoded[picked[o]], scale)
+			} else if img, err = e.compose(ctx, [][]int{t}, 1, false, scale); err != nil {
 				return nil, err
 			}
 			res.Images = append(res.Images, generator.Image{Image: img, Tokens: t})
@@ -349,7 +370,11 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	}
 	progress("vqgan", 1, 1, nil, tokens)
 	done := time.Now()
-	res.Timings = []generator.Timing{{Stage: "decode", Duration: sampled.Sub(start)}, {Stage: "vqgan", Duration: done.Sub(sampled)}}
+	res.Timings = []generator.Timing{{Stage: "decode", Duration: sampled.Sub(start) - ranked}}
+	if decoded != nil { // ranked by the judge: decoding and scoring the candidates
+		res.Timings = append(res.Timings, generator.Timing{Stage: "rank", Duration: ranked})
+	}
+	res.Timings = append(res.Timings, generator.Timing{Stage: "vqgan", Duration: done.Sub(sampled)})
 	res.Metadata = map[string]string{
 		"prompt": req.Prompt, "backend": "local", "model": e.name, "seed": strconv.FormatUint(seed, 10),
 		"rng": rng, "temperature": fmt.Sprint(opts.Temperature), "top-k": strconv.Itoa(opts.TopK),
@@ -359,15 +384,16 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	}
 	if k > 1 {
 		res.Metadata["candidates"] = strconv.Itoa(k)
+		res.Metadata["ranking"] = ranking
 	}
 	return res, nil
 }
 
-// pickCandidates keeps, for each of the n returned images, the candidate
-// among rows o·k … o·k+k−1 with the largest score (model.CandidateScore;
-// the first on ties; NaN never wins over a number).
-func pickCandidates(rows [][]int, scores []float64, n, k int) [][]int {
-	out := make([][]int, n)
+// pickCandidates returns, for each of the n returned images, the row among
+// o·k … o·k+k−1 with the largest score (the first on ties; NaN never wins
+// over a number).
+func pickCandidates(scores []float64, n, k int) []int {
+	out := make([]int, n)
 	for o := range out {
 		best := o * k
 		for r := o*k + 1; r < (o+1)*k; r++ {
@@ -375,9 +401,51 @@ func pickCandidates(rows [][]int, scores []float64, n, k int) [][]int {
 				best = r
 			}
 		}
-		out[o] = rows[best]
+		out[o] = best
 	}
 	return out
+}
+
+// rankCandidates scores every sampled row. With a judge (a model file that
+// carries one, not disabled by Options.NoJudge) and a prompt that has
+// words (more tokens than BOS and EOS), each candidate is decoded and scored by the judge against the
+// prompt's token row cond (ranking "judge"; the decoded images are
+// returned, by row, and judged is called after each); otherwise the score
+// is model.CandidateScore of the row's log-probabilities (ranking "self").
+func (e *Engine) rankCandidates(ctx context.Context, cond []int, words bool, rows [][]int, lp []model.TokenLogProbs, judged func(done int)) ([]float64, []*image.RGBA, string, error) {
+	scores := make([]float64, len(rows))
+	if e.judge == nil || e.noJudge || !words {
+		for r := range lp {
+			scores[r] = model.CandidateScore(lp[r])
+		}
+		return scores, nil, "self", nil
+	}
+	imgs := make([]*image.RGBA, len(rows))
+	rgb := make([]byte, judge.Size*judge.Size*3)
+	for r, row := range rows {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, "", err
+		}
+		img, err := e.model.Image(row)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("candidate %d: %w", r, err)
+		}
+		imgs[r] = img
+		for p := 0; p < judge.Size*judge.Size; p++ {
+			copy(rgb[3*p:3*p+3], img.Pix[4*p:4*p+3])
+		}
+		mem, err := e.judge.ImageMemory(rgb)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		s, err := e.judge.Score(cond, mem)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		scores[r] = s
+		judged(r + 1)
+	}
+	return scores, imgs, "judge", nil
 }
 
 // Version is written into image metadata; the CLI sets it.

@@ -287,16 +287,119 @@ func TestGenerateCandidates(t *testing.T) {
 }
 
 func TestPickCandidates(t *testing.T) {
-	rows := [][]int{{0}, {1}, {2}, {3}, {4}, {5}}
 	nan := math.NaN()
 	scores := []float64{-3, -1, -1, nan, -9, nan}
-	got := pickCandidates(rows, scores, 2, 3)
+	got := pickCandidates(scores, 2, 3)
 	// Image 0: rows 0..2, -1 first at row 1 (ties keep the first); image
 	// 1: rows 3..5, the number beats NaN.
-	if got[0][0] != 1 || got[1][0] != 4 {
-		t.Errorf("picked rows %v, want [1] [4]", got)
+	if got[0] != 1 || got[1] != 4 {
+		t.Errorf("picked rows %v, want [1 4]", got)
 	}
-	if got := pickCandidates(rows[:2], scores[3:5], 1, 2); got[0][0] != 1 {
+	if got := pickCandidates(scores[3:5], 1, 2); got[0] != 1 {
 		t.Errorf("NaN first, then a number: picked %v", got)
+	}
+}
+
+// TestJudgeRanking: with the embedded default model (its file carries a
+// judge) each returned image is the candidate the judge scores highest
+// against the prompt, computed here from the candidates' images; the
+// returned pixels are that candidate's. Options.NoJudge and the empty
+// prompt rank by model.CandidateScore instead.
+func TestJudgeRanking(t *testing.T) {
+	if !DefaultModelEmbedded() {
+		t.Skip("no trained default model embedded")
+	}
+	eng, err := Open(Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if eng.judge == nil {
+		t.Fatal("the embedded default model carries no judge")
+	}
+	ctx := context.Background()
+	cfg := eng.model.Config
+	const prompt, seed, k = "two small green stars on black", 5, 4
+	uncond, cond := tokenizer.TextRows(eng.tok.Tokenize(prompt), cfg.TextLen)
+	opts := model.SampleOptions{Temperature: float32(eng.defaults.Temperature), TopK: eng.defaults.TopK,
+		Supercondition: float32(eng.defaults.Supercondition)}
+	rows, lp, err := eng.model.GenerateTokensScored(ctx, [][]int{uncond, cond}, 2*k, opts, model.NewGoRNG(seed), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	judged := make([]float64, len(rows))
+	for r, row := range rows {
+		img, err := eng.model.Image(row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rgb := make([]byte, 0, 64*64*3)
+		for p := 0; p < len(img.Pix); p += 4 {
+			rgb = append(rgb, img.Pix[p:p+3]...)
+		}
+		mem, err := eng.judge.ImageMemory(rgb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if judged[r], err = eng.judge.Score(cond, mem); err != nil {
+			t.Fatal(err)
+		}
+	}
+	argmax := func(o int, score func(r int) float64) int {
+		best := o * k
+		for r := best + 1; r < (o+1)*k; r++ {
+			if score(r) > score(best) {
+				best = r
+			}
+		}
+		return best
+	}
+	byJudge := func(r int) float64 { return judged[r] }
+	bySelf := func(r int) float64 { return model.CandidateScore(lp[r]) }
+	s := uint64(seed)
+	res, err := eng.Generate(ctx, &generator.Request{Prompt: prompt, Seed: &s, N: 2, Candidates: k, Scale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["ranking"] != "judge" {
+		t.Errorf("metadata ranking %q, want judge", res.Metadata["ranking"])
+	}
+	differ := false
+	for o := range 2 {
+		best := argmax(o, byJudge)
+		differ = differ || best != argmax(o, bySelf)
+		if !slices.Equal(res.Tokens[o], rows[best]) {
+			t.Errorf("image %d: not candidate %d, the judge's first (scores %v)", o, best-o*k, judged[o*k:(o+1)*k])
+		}
+		want, err := eng.model.Image(rows[best])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Images[o].Image.(*image.RGBA); !slices.Equal(got.Pix, want.Pix) {
+			t.Errorf("image %d: its pixels are not its tokens' image", o)
+		}
+	}
+	t.Logf("judge scores %v; the judge and the self-score pick differently: %v", judged, differ)
+
+	noJudge, err := Open(Options{Threads: 1, NoJudge: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noJudge.Close()
+	res, err = noJudge.Generate(ctx, &generator.Request{Prompt: prompt, Seed: &s, N: 2, Candidates: k, Scale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for o := range 2 {
+		if best := argmax(o, bySelf); !slices.Equal(res.Tokens[o], rows[best]) || res.Metadata["ranking"] != "self" {
+			t.Errorf("NoJudge image %d: not candidate %d, the self-score's first (ranking %q)", o, best-o*k, res.Metadata["ranking"])
+		}
+	}
+	res, err = eng.Generate(ctx, &generator.Request{Prompt: "", Seed: &s, Candidates: 2, Scale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["ranking"] != "self" {
+		t.Errorf("empty prompt: ranking %q, want self", res.Metadata["ranking"])
 	}
 }
