@@ -2,12 +2,12 @@ package model
 
 import (
 	"fmt"
-	"github.com/tessella-ml/tessella/internal/vec"
 	"math"
 	"runtime"
-	"slices"
 
+	"github.com/tessella-ml/tessella/internal/load"
 	"github.com/tessella-ml/tessella/internal/matmul"
+	"github.com/tessella-ml/tessella/internal/vec"
 )
 
 // loader reads named tensors from a Source, checking every shape. It keeps
@@ -29,26 +29,9 @@ func (ld *loader) tensor(name string, shape ...int) []float32 {
 	if ld.err != nil {
 		return nil
 	}
-	if !ld.src.Has(name) {
-		ld.err = fmt.Errorf("%s: missing tensor %s (shape %v)", ld.part, name, shape)
-		return nil
-	}
-	data, got, err := ld.src.Float32(name)
+	data, err := load.Tensor(ld.src, name, shape...)
 	if err != nil {
-		ld.err = fmt.Errorf("%s: %s: %w", ld.part, name, err)
-		return nil
-	}
-	if !slices.Equal(got, shape) {
-		ld.err = fmt.Errorf("%s: %s has shape %v, want %v", ld.part, name, got, shape)
-		return nil
-	}
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	if len(data) != n {
-		ld.err = fmt.Errorf("%s: %s has %d values, its shape %v needs %d", ld.part, name, len(data), shape, n)
-		return nil
+		ld.err = fmt.Errorf("%s: %w", ld.part, err)
 	}
 	return data
 }

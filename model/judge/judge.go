@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/tessella-ml/tessella/internal/load"
 	"github.com/tessella-ml/tessella/internal/matmul"
 	"github.com/tessella-ml/tessella/internal/vec"
 )
@@ -444,22 +445,9 @@ func (ld *loader) tensor(name string, shape ...int) []float32 {
 	if ld.err != nil {
 		return nil
 	}
-	if !ld.src.Has(name) {
-		ld.err = fmt.Errorf("judge: missing tensor %s (shape %v)", name, shape)
-		return nil
-	}
-	data, got, err := ld.src.Float32(name)
+	data, err := load.Tensor(ld.src, name, shape...)
 	if err != nil {
-		ld.err = fmt.Errorf("judge: %s: %w", name, err)
-		return nil
-	}
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	if !slices.Equal(got, shape) || len(data) != n {
-		ld.err = fmt.Errorf("judge: %s has shape %v (%d values), want %v", name, got, len(data), shape)
-		return nil
+		ld.err = fmt.Errorf("judge: %w", err)
 	}
 	return data
 }

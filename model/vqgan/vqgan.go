@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/tessella-ml/tessella/internal/load"
 )
 
 // DefaultScratchBytes bounds the im2col strip and the attention score block
@@ -177,26 +179,9 @@ func (l *loader) tensor(name string, shape ...int) []float32 {
 	if l.err != nil {
 		return nil
 	}
-	if !l.src.Has(name) {
-		l.err = fmt.Errorf("vqgan: tensor %q missing (want shape %v)", name, shape)
-		return nil
-	}
-	data, got, err := l.src.Float32(name)
+	data, err := load.Tensor(l.src, name, shape...)
 	if err != nil {
-		l.err = fmt.Errorf("vqgan: tensor %q: %w", name, err)
-		return nil
-	}
-	if !slices.Equal(got, shape) {
-		l.err = fmt.Errorf("vqgan: tensor %q has shape %v, want %v", name, got, shape)
-		return nil
-	}
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	if len(data) != n {
-		l.err = fmt.Errorf("vqgan: tensor %q has %d values for shape %v (%d)", name, len(data), shape, n)
-		return nil
+		l.err = fmt.Errorf("vqgan: %w", err)
 	}
 	return data
 }
