@@ -352,8 +352,18 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	progress("vqgan", 0, 1, nil, tokens)
 	res := &generator.Result{Seed: seed, Tokens: tokens, Created: start}
 	if g > 1 {
-		img, err := e.compose(ctx, tokens, g, req.Seamless, scale)
-		if err != nil {
+		var img image.Image
+		if decoded != nil && !req.Seamless { // the judge has decoded every cell's pick already
+			cells := make([]*image.RGBA, n)
+			for o, r := range picked {
+				cells[o] = decoded[r]
+			}
+			grid, err := model.Grid(cells, g)
+			if err != nil {
+				return nil, err
+			}
+			img = Enlarge(grid, scale)
+		} else if img, err = e.compose(ctx, tokens, g, req.Seamless, scale); err != nil {
 			return nil, err
 		}
 		res.Images = []generator.Image{{Image: img}}

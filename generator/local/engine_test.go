@@ -381,6 +381,20 @@ func TestJudgeRanking(t *testing.T) {
 	}
 	t.Logf("judge scores %v; the judge and the self-score pick differently: %v", judged, differ)
 
+	// A 2×2 grid of judged picks (the cells' images are reused) is the
+	// grid Decode draws from the picked tokens.
+	res, err = eng.Generate(ctx, &generator.Request{Prompt: prompt, Seed: &s, Grid: 2, Candidates: 2, Scale: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := eng.Decode(ctx, res.Tokens, false, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Images[0].Image.(*image.RGBA); res.Metadata["ranking"] != "judge" || !slices.Equal(got.Pix, want.(*image.RGBA).Pix) {
+		t.Errorf("grid of judged picks: ranking %q, pixels equal to Decode of its tokens: %v", res.Metadata["ranking"], slices.Equal(got.Pix, want.(*image.RGBA).Pix))
+	}
+
 	noJudge, err := Open(Options{Threads: 1, NoJudge: true})
 	if err != nil {
 		t.Fatal(err)
