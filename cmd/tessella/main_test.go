@@ -116,21 +116,19 @@ func TestGenerateGridAndTorchRNG(t *testing.T) {
 // --candidates keeps the best of K and says so, and how it ranked them,
 // in the PNG's metadata; --no-judge switches the default model's judge off.
 func TestGenerateCandidates(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "best.png")
-	code, _, stderr := runCLI(t, "generate", "--quiet", "--candidates", "3", "--seed", "3", "--scale", "1", "-o", out, "two rings")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	if meta := pngMeta(t, out); meta["candidates"] != "3" || meta["ranking"] != "judge" {
-		t.Errorf("PNG metadata %v: want candidates 3, ranking judge (the default model has a judge)", meta)
-	}
-	self := filepath.Join(t.TempDir(), "self.png")
-	code, _, stderr = runCLI(t, "generate", "--quiet", "--candidates", "3", "--no-judge", "--seed", "3", "--scale", "1", "-o", self, "two rings")
-	if code != 0 {
-		t.Fatalf("--no-judge: exit %d: %s", code, stderr)
-	}
-	if meta := pngMeta(t, self); meta["ranking"] != "self" {
-		t.Errorf("--no-judge: PNG metadata %v: want ranking self", meta)
+	for _, c := range []struct {
+		extra   []string
+		ranking string
+	}{{nil, "judge"}, {[]string{"--no-judge"}, "self"}} { // the default model has a judge
+		out := filepath.Join(t.TempDir(), "best.png")
+		args := append([]string{"generate", "--quiet", "--candidates", "3", "--seed", "3", "--scale", "1", "-o", out}, c.extra...)
+		code, _, stderr := runCLI(t, append(args, "two rings")...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.extra, code, stderr)
+		}
+		if meta := pngMeta(t, out); meta["candidates"] != "3" || meta["ranking"] != c.ranking {
+			t.Errorf("%v: PNG metadata %v: want candidates 3, ranking %s", c.extra, meta, c.ranking)
+		}
 	}
 }
 

@@ -431,7 +431,6 @@ func (e *Engine) rankCandidates(ctx context.Context, cond []int, words bool, row
 		return scores, nil, "self", nil
 	}
 	imgs := make([]*image.RGBA, len(rows))
-	rgb := make([]byte, judge.Size*judge.Size*3)
 	for r, row := range rows {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, "", err
@@ -441,10 +440,7 @@ func (e *Engine) rankCandidates(ctx context.Context, cond []int, words bool, row
 			return nil, nil, "", fmt.Errorf("candidate %d: %w", r, err)
 		}
 		imgs[r] = img
-		for p := 0; p < judge.Size*judge.Size; p++ {
-			copy(rgb[3*p:3*p+3], img.Pix[4*p:4*p+3])
-		}
-		mem, err := e.judge.ImageMemory(rgb)
+		mem, err := e.judge.ImageMemory(img)
 		if err != nil {
 			return nil, nil, "", err
 		}

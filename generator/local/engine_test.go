@@ -333,11 +333,7 @@ func TestJudgeRanking(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rgb := make([]byte, 0, 64*64*3)
-		for p := 0; p < len(img.Pix); p += 4 {
-			rgb = append(rgb, img.Pix[p:p+3]...)
-		}
-		mem, err := eng.judge.ImageMemory(rgb)
+		mem, err := eng.judge.ImageMemory(img)
 		if err != nil {
 			t.Fatal(err)
 		}

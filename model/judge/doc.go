@@ -37,8 +37,9 @@
 //	z = LN_f(x[0:t−1])·lm_headᵀ                      (t−1, V)  lm_head (V, W), V = TextVocab
 //	score = Σ_{i<t−1} log softmax(z_i)[ids[i+1]]     in float64
 //
-// Attn(Q, K, V) = concat_h softmax(Q_h·K_hᵀ/√D)·V_h, with Q scaled by 1/√D
-// before the product, as training/train_judge.py computes it. The training
+// Attn(Q, K, V) = concat_h softmax(Q_h·K_hᵀ/√D)·V_h, computed by
+// attention.Plain (training/train_judge.py scales Q before the product, a
+// rounding-level difference). The training
 // script pads captions and masks the pads; the judge here drops them, which
 // is the same function (a masked key has weight exactly 0, and the causal
 // mask keeps pads, which come last, out of every real token's view).

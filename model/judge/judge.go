@@ -3,9 +3,11 @@ package judge
 import (
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"slices"
 
+	"github.com/tessella-ml/tessella/attention"
 	"github.com/tessella-ml/tessella/internal/load"
 	"github.com/tessella-ml/tessella/internal/matmul"
 	"github.com/tessella-ml/tessella/internal/vec"
@@ -154,10 +156,10 @@ type Memory struct {
 	k, v [][]float32
 }
 
-// ImageMemory encodes a Size×Size RGB image given as row-major pixels, 3
-// bytes each (Size·Size·3 bytes; image.RGBA's Pix without alpha).
-func (j *Judge) ImageMemory(rgb []byte) (*Memory, error) {
-	m, err := j.imageTokens(rgb)
+// ImageMemory encodes a Size×Size image (alpha ignored), as model.Image
+// returns them.
+func (j *Judge) ImageMemory(img *image.RGBA) (*Memory, error) {
+	m, err := j.imageTokens(img)
 	if err != nil {
 		return nil, err
 	}
@@ -174,14 +176,17 @@ func (j *Judge) ImageMemory(rgb []byte) (*Memory, error) {
 }
 
 // imageTokens runs the conv stem and the projection: m (64, W).
-func (j *Judge) imageTokens(rgb []byte) ([]float32, error) {
-	if len(rgb) != Size*Size*3 {
-		return nil, fmt.Errorf("judge: image has %d bytes, want %d (%d×%d RGB)", len(rgb), Size*Size*3, Size, Size)
+func (j *Judge) imageTokens(img *image.RGBA) ([]float32, error) {
+	if img == nil || img.Rect.Dx() != Size || img.Rect.Dy() != Size {
+		return nil, fmt.Errorf("judge: want a %d×%d image", Size, Size)
 	}
 	x := make([]float32, 3*Size*Size) // (3, 64, 64)
-	for p := 0; p < Size*Size; p++ {
-		for c := 0; c < 3; c++ {
-			x[c*Size*Size+p] = float32(rgb[3*p+c]) / 255
+	for y := 0; y < Size; y++ {
+		row := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):]
+		for px := 0; px < Size; px++ {
+			for c := 0; c < 3; c++ {
+				x[c*Size*Size+y*Size+px] = float32(row[4*px+c]) / 255
+			}
 		}
 	}
 	side := Size
@@ -257,13 +262,17 @@ func (j *Judge) Score(ids []int, mem *Memory) (float64, error) {
 		// causal self-attention over the caption (token i sees tokens 0…i)
 		ly.ln1.forward(y, x)
 		ly.qkv.Forward(qkv, y, t)
-		attend(a, qkv, 3*w, qkv[w:], 3*w, qkv[2*w:], 3*w, t, t, w, cfg.Heads, true)
+		if err := attend(a, qkv, 3*w, qkv[w:], 3*w, qkv[2*w:], 3*w, t, t, w, cfg.Heads, true); err != nil {
+			return 0, err
+		}
 		ly.o.Forward(y, a, t)
 		addTo(x, y)
 		// cross-attention to the image tokens
 		ly.ln2.forward(y, x)
 		ly.cq.Forward(q, y, t)
-		attend(a, q, w, mem.k[l], w, mem.v[l], w, t, grid*grid, w, cfg.Heads, false)
+		if err := attend(a, q, w, mem.k[l], w, mem.v[l], w, t, grid*grid, w, cfg.Heads, false); err != nil {
+			return 0, err
+		}
 		ly.co.Forward(y, a, t)
 		addTo(x, y)
 		// MLP
@@ -304,53 +313,20 @@ func logSoftmaxAt(row []float32, k int) float64 {
 // pad is the tokenizer's padding id (min-dalle's <pad>).
 const pad = 1
 
-// attend writes softmax(Q_h·K_hᵀ/√D)·V_h for every head into out (nq, W);
-// q, k, v are row-major with row strides ldq, ldk, ldv. With causal, query
-// i sees keys 0…i only.
-func attend(out, q []float32, ldq int, k []float32, ldk int, v []float32, ldv int, nq, nk, w, heads int, causal bool) {
+// attend writes softmax(Q_h·K_hᵀ/√D)·V_h for every head into out (nq, W)
+// with attention.Plain; q, k, v are row-major with row strides ldq, ldk,
+// ldv. With causal, query i sees keys 0…i only.
+func attend(out, q []float32, ldq int, k []float32, ldk int, v []float32, ldv int, nq, nk, w, heads int, causal bool) error {
 	d := w / heads
-	scale := float32(1 / math.Sqrt(float64(d)))
-	s := make([]float32, nk)
-	qs := make([]float32, d)
-	for i := 0; i < nq; i++ {
-		for hd := 0; hd < heads; hd++ {
-			off := hd * d
-			for c := 0; c < d; c++ {
-				qs[c] = q[i*ldq+off+c] * scale
-			}
-			n := nk
-			if causal {
-				n = i + 1
-			}
-			s := s[:n]
-			mx := float32(math.Inf(-1))
-			for j := 0; j < n; j++ {
-				kr := k[j*ldk+off : j*ldk+off+d]
-				var dot float32
-				for c, qc := range qs {
-					dot += qc * kr[c]
-				}
-				s[j] = dot
-				mx = max(mx, dot)
-			}
-			var sum float64
-			for j := range s {
-				e := float32(math.Exp(float64(s[j] - mx)))
-				s[j] = e
-				sum += float64(e)
-			}
-			o := out[i*w+off : i*w+off+d]
-			clear(o)
-			inv := float32(1 / sum)
-			for j := 0; j < n; j++ {
-				p := s[j] * inv
-				vr := v[j*ldv+off : j*ldv+off+d]
-				for c := range o {
-					o[c] += p * vr[c]
-				}
-			}
-		}
+	a := attention.Args{Batch: 1, Heads: heads, QLen: nq, KVLen: nk, HeadDim: d,
+		Q:       attention.Operand{Data: q, RowStride: ldq, HeadStride: d},
+		K:       attention.Operand{Data: k, RowStride: ldk, HeadStride: d},
+		V:       attention.Operand{Data: v, RowStride: ldv, HeadStride: d},
+		Out:     attention.Operand{Data: out, RowStride: w, HeadStride: d},
+		Mask:    attention.Mask{Causal: causal},
+		Threads: 1, // a few dozen rows: goroutines would cost more than they save
 	}
+	return attention.Plain{}.Forward(&a)
 }
 
 // forward computes the 3×3, padding-1 convolution of x (in, side, side)

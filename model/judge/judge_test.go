@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"image"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -88,11 +89,14 @@ func TestGolden(t *testing.T) {
 	scores, _, _ := tensor(t, g, "scores")
 	n, tl := ishape[0], idShape[2]
 	for i := 0; i < n; i++ {
-		rgb := make([]byte, Size*Size*3)
-		for p := range rgb {
-			rgb[p] = byte(imgs[i*Size*Size*3+p])
+		img := image.NewRGBA(image.Rect(0, 0, Size, Size))
+		for p := 0; p < Size*Size; p++ {
+			for c := 0; c < 3; c++ {
+				img.Pix[4*p+c] = byte(imgs[(i*Size*Size+p)*3+c])
+			}
+			img.Pix[4*p+3] = 255
 		}
-		m, err := j.imageTokens(rgb)
+		m, err := j.imageTokens(img)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +110,7 @@ func TestGolden(t *testing.T) {
 			}
 		}
 		t.Logf("image %d: memory max |Δ| %.2g", i, worst)
-		mm, err := j.ImageMemory(rgb)
+		mm, err := j.ImageMemory(img)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,10 +176,12 @@ func TestConvMatchesDirect(t *testing.T) {
 // and overlong captions and invalid configs are errors, not panics.
 func TestBadInput(t *testing.T) {
 	j := openJudge(t)
-	if _, err := j.ImageMemory(make([]byte, 10)); err == nil {
-		t.Error("a 10-byte image was accepted")
+	for _, bad := range []*image.RGBA{nil, image.NewRGBA(image.Rect(0, 0, Size, Size/2))} {
+		if _, err := j.ImageMemory(bad); err == nil {
+			t.Errorf("image %v accepted", bad)
+		}
 	}
-	mem, err := j.ImageMemory(make([]byte, Size*Size*3))
+	mem, err := j.ImageMemory(image.NewRGBA(image.Rect(0, 0, Size, Size)))
 	if err != nil {
 		t.Fatal(err)
 	}
