@@ -3,7 +3,7 @@
     /usr/bin/python3 training/export_default.py --run training/runs/default \\
         [--out training/runs/default/default.safetensors] \\
         [--golden testdata/golden/default_model.safetensors] [--dtype auto|f16|f32] \\
-        [--temperature T --top-k K --supercondition F --candidates C] [--judge RUN/judge.pt]
+        [--temperature T --top-k K --supercondition F --candidates C] [--judge RUN/judge.pt [--judge-self-weight W]]
 
 Model file (≤ 20 MB, checked):
   encoder.*   min-dalle encoder tensors (spec §3 names)             from RUN/tf.pt
@@ -13,6 +13,8 @@ Model file (≤ 20 MB, checked):
   judge.*     with --judge: the candidate-ranking judge (train_judge.py names), fp16
   metadata    config            the Go model.Config as JSON (vqgan nested, Go field names)
               judge.config      with --judge: the judge's config as JSON
+              judge.self_weight with --judge-self-weight: w in the ranking score
+                                log p(prompt | image) + w·(the self-score, model.CandidateScore)
               tokenizer.vocab   the bytes of RUN/vocab.json
               tokenizer.merges  the bytes of RUN/merges.txt
               plus provenance: steps, dtypes, the fp16 checks, torch version.
@@ -107,7 +109,11 @@ def main():
                     help="default defaults.candidates: images sampled per image returned (the engine keeps the one its judge, "
                          "or without one its own token probabilities, ranks first), 1-16")
     ap.add_argument("--judge", help="a train_judge.py checkpoint (RUN/judge.pt): store that judge in the file (judge.*, fp16)")
+    ap.add_argument("--judge-self-weight", type=float, default=None,
+                    help="judge.self_weight: w in the ranking score log p(prompt | image) + w·self-score (≥ 0)")
     args = ap.parse_args()
+    if args.judge_self_weight is not None and (not args.judge or not 0 <= args.judge_self_weight < float("inf")):
+        ap.error("--judge-self-weight needs --judge and a finite value ≥ 0")
     if args.candidates is not None and not 1 <= args.candidates <= 16:
         ap.error("--candidates must be between 1 and 16")
     out = args.out or os.path.join(args.run, "default.safetensors")
@@ -185,6 +191,8 @@ def main():
         tensors.update({"judge." + k: v.detach().to(torch.float16) for k, v in jm.state_dict().items()})
         judge_meta = {"judge.config": json.dumps(jck["config"], sort_keys=True), "judge_step": str(jck["step"]),
                       "fp16_check.judge": json.dumps(jc)}
+        if args.judge_self_weight is not None:
+            judge_meta["judge.self_weight"] = repr(args.judge_self_weight)
     go_cfg = dm.go_config(cfg, vq_cfg)
     meta = {"config": json.dumps(go_cfg), "tokenizer.vocab": vocab_text, "tokenizer.merges": merges_text,
             "generator": "training/export_default.py", "torch": torch.__version__,

@@ -63,6 +63,9 @@ const (
 	// judge (tensors "judge.*") that ranks the candidates (see
 	// Engine.Generate).
 	MetaJudge = "judge.config"
+	// MetaJudgeSelfWeight (decimal, finite, ≥ 0; absent: 0) is w in the
+	// judge's ranking score, log p(prompt | image) + w·model.CandidateScore.
+	MetaJudgeSelfWeight = "judge.self_weight"
 )
 
 // The parts of a default-model file, by tensor-name prefix; each holds
@@ -229,8 +232,29 @@ func (e *Engine) openDefaultBytes(name string, data []byte) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	e.name, e.model, e.tok, e.defaults, e.judge = "default", m, tok, d, jd
+	selfWeight, err := readSelfWeight(meta, jd != nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	e.name, e.model, e.tok, e.defaults, e.judge, e.judgeSelf = "default", m, tok, d, jd, selfWeight
 	return nil
+}
+
+// readSelfWeight reads MetaJudgeSelfWeight (0 when absent); it is an
+// error in a file without a judge.
+func readSelfWeight(meta map[string]string, hasJudge bool) (float64, error) {
+	s, ok := meta[MetaJudgeSelfWeight]
+	if !ok {
+		return 0, nil
+	}
+	if !hasJudge {
+		return 0, fmt.Errorf("metadata %q without a judge (%q)", MetaJudgeSelfWeight, MetaJudge)
+	}
+	w, err := strconv.ParseFloat(s, 64)
+	if err != nil || w < 0 || w-w != 0 {
+		return 0, fmt.Errorf("metadata %q = %q: want a finite number ≥ 0", MetaJudgeSelfWeight, s)
+	}
+	return w, nil
 }
 
 // readDefaults overrides d with the metadata's defaults.* keys.

@@ -218,6 +218,7 @@ func TestOpenDefaultBytesErrors(t *testing.T) {
 		{"bad scale", map[string]string{MetaScale: "x"}, MetaScale},
 		{"bad candidates", map[string]string{MetaCandidates: "17"}, MetaCandidates},
 		{"bad supercondition", map[string]string{MetaSupercondition: "NaN"}, MetaSupercondition},
+		{"self weight without a judge", map[string]string{MetaJudgeSelfWeight: "0.1"}, "without a judge"},
 	} {
 		_, err := OpenDefaultBytes("broken.safetensors", tinyDefault(t, weights.F16, c.extra), Options{})
 		if err == nil || !strings.Contains(err.Error(), "broken.safetensors") || !strings.Contains(err.Error(), c.want) {
@@ -238,6 +239,36 @@ func TestOpenDefaultBytesErrors(t *testing.T) {
 		[]byte(`{"<s>":0,"<pad>":1,"</s>":2,"<unk>":3}`), []byte("#version: 0.2\n"), weights.F16, nil)
 	if _, err := OpenDefaultBytes("novq.safetensors", data, Options{}); err == nil || !strings.Contains(err.Error(), "vqgan.") {
 		t.Errorf("no vqgan tensors: err %v", err)
+	}
+}
+
+func TestReadSelfWeight(t *testing.T) {
+	for _, c := range []struct {
+		meta     map[string]string
+		hasJudge bool
+		want     float64
+		err      string
+	}{
+		{nil, true, 0, ""},
+		{nil, false, 0, ""},
+		{map[string]string{MetaJudgeSelfWeight: "0.1"}, true, 0.1, ""},
+		{map[string]string{MetaJudgeSelfWeight: "0"}, true, 0, ""},
+		{map[string]string{MetaJudgeSelfWeight: "0.1"}, false, 0, "without a judge"},
+		{map[string]string{MetaJudgeSelfWeight: "-1"}, true, 0, "≥ 0"},
+		{map[string]string{MetaJudgeSelfWeight: "Inf"}, true, 0, "finite"},
+		{map[string]string{MetaJudgeSelfWeight: "NaN"}, true, 0, "finite"},
+		{map[string]string{MetaJudgeSelfWeight: "x"}, true, 0, MetaJudgeSelfWeight},
+	} {
+		w, err := readSelfWeight(c.meta, c.hasJudge)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%v (judge %v): err %v, want one saying %q", c.meta, c.hasJudge, err, c.err)
+			}
+			continue
+		}
+		if err != nil || w != c.want {
+			t.Errorf("%v (judge %v): %v, %v; want %v", c.meta, c.hasJudge, w, err, c.want)
+		}
 	}
 }
 

@@ -67,6 +67,7 @@ type Engine struct {
 	threads   int
 	modelOpts model.Options // load options from Options.DType (dtype.go)
 	judge     *judge.Judge  // ranks candidates when the model file carries one
+	judgeSelf float64       // w in the judge's score log p(prompt | image) + w·CandidateScore
 	noJudge   bool          // Options.NoJudge
 	mu        sync.Mutex
 }
@@ -419,7 +420,8 @@ func pickCandidates(scores []float64, n, k int) []int {
 // rankCandidates scores every sampled row. With a judge (a model file that
 // carries one, not disabled by Options.NoJudge) and a prompt that has
 // words (more tokens than BOS and EOS), each candidate is decoded and scored by the judge against the
-// prompt's token row cond (ranking "judge"; the decoded images are
+// prompt's token row cond, plus the file's judge.self_weight times
+// model.CandidateScore (ranking "judge"; the decoded images are
 // returned, by row, and judged is called after each); otherwise the score
 // is model.CandidateScore of the row's log-probabilities (ranking "self").
 func (e *Engine) rankCandidates(ctx context.Context, cond []int, words bool, rows [][]int, lp []model.TokenLogProbs, judged func(done int)) ([]float64, []*image.RGBA, string, error) {
@@ -448,7 +450,7 @@ func (e *Engine) rankCandidates(ctx context.Context, cond []int, words bool, row
 		if err != nil {
 			return nil, nil, "", err
 		}
-		scores[r] = s
+		scores[r] = s + e.judgeSelf*model.CandidateScore(lp[r])
 		judged(r + 1)
 	}
 	return scores, imgs, "judge", nil

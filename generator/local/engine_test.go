@@ -302,7 +302,8 @@ func TestPickCandidates(t *testing.T) {
 
 // TestJudgeRanking: with the embedded default model (its file carries a
 // judge) each returned image is the candidate the judge scores highest
-// against the prompt, computed here from the candidates' images; the
+// against the prompt (plus judge.self_weight times the self-score),
+// computed here from the candidates' images; the
 // returned pixels are that candidate's. Options.NoJudge and the empty
 // prompt rank by model.CandidateScore instead.
 func TestJudgeRanking(t *testing.T) {
@@ -350,8 +351,8 @@ func TestJudgeRanking(t *testing.T) {
 		}
 		return best
 	}
-	byJudge := func(r int) float64 { return judged[r] }
 	bySelf := func(r int) float64 { return model.CandidateScore(lp[r]) }
+	byJudge := func(r int) float64 { return judged[r] + eng.judgeSelf*bySelf(r) }
 	s := uint64(seed)
 	res, err := eng.Generate(ctx, &generator.Request{Prompt: prompt, Seed: &s, N: 2, Candidates: k, Scale: 1})
 	if err != nil {
