@@ -296,10 +296,9 @@ def load_data(args, log):
     return imgs, rec, scenes, himgs, hrec, hscenes
 
 
-def make_batch(tok, imgs, recs, scenes, idx, rng, neg, p_rec):
+def make_batch(tok, imgs, scenes, idx, rng, neg):
     """images (B,3,64,64), text rows (B·(1+neg), T): image i's rows are i·(1+neg) … (positive first)."""
     length = JUDGE_CONFIG["text_len"]
-    pick = [recs[i] if rng.random() < p_rec else imgs[i] for i in idx]
     rows = []
     hard = neg - neg // 2  # the rest are captions of other scenes (easy negatives)
     for i in idx:
@@ -310,7 +309,7 @@ def make_batch(tok, imgs, recs, scenes, idx, rng, neg, p_rec):
             if text != pos:
                 negs.append(text)
         rows += [tok.row(t, length) for t in [pos] + negs]
-    return dm.to_input(np.stack(pick), "cpu"), torch.tensor(rows, dtype=torch.long)
+    return dm.to_input(np.stack([imgs[i] for i in idx]), "cpu"), torch.tensor(rows, dtype=torch.long)
 
 
 def rank_stats(judge, img, text, neg):
@@ -395,7 +394,7 @@ def evaluate(judge, tok, imgs, scenes, neg, seed, n=1000):
     accs, pairs = [], []
     for s in range(0, min(n, len(imgs)), 100):
         idx = list(range(s, min(s + 100, n, len(imgs))))
-        img, text = make_batch(tok, imgs, imgs, scenes, idx, rng, neg, 0.0)
+        img, text = make_batch(tok, imgs, scenes, idx, rng, neg)
         a, p = rank_stats(judge, img, text, neg)
         accs.append(a * len(idx))
         pairs.append(p * len(idx))
