@@ -54,8 +54,8 @@ func NewDecoderWithOptions(cfg Config, src Source, opts Options) (*Decoder, erro
 	}
 	dec := &Decoder{
 		cfg:     cfg,
-		tokEmb:  ld.tensor("embed_tokens.weight", cfg.Logits(), e),
-		posEmb:  ld.tensor("embed_positions.weight", cfg.ImageTokens, e),
+		tokEmb:  ld.Tensor("embed_tokens.weight", cfg.Logits(), e),
+		posEmb:  ld.Tensor("embed_positions.weight", cfg.ImageTokens, e),
 		embLN:   ld.layerNorm("layernorm_embedding", e, eps),
 		finalLN: ld.layerNorm("final_ln", e, eps),
 		lmHead:  ld.linear("lm_head.weight", cfg.Logits(), e),
@@ -73,8 +73,8 @@ func NewDecoderWithOptions(cfg Config, src Source, opts Options) (*Decoder, erro
 			glu:        ld.glu(p+"glu", e, cfg.GLU, eps),
 		})
 	}
-	if ld.err != nil {
-		return nil, ld.err
+	if ld.Err != nil {
+		return nil, ld.Err
 	}
 	return dec, nil
 }

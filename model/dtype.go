@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 
+	"github.com/tessella-ml/tessella/internal/load"
 	"github.com/tessella-ml/tessella/internal/matmul"
 	"github.com/tessella-ml/tessella/model/vqgan"
 )
@@ -79,7 +80,7 @@ func newLoader(part string, src Source, opts Options) (*loader, error) {
 			return nil, fmt.Errorf("%s: %w", part, err)
 		}
 	}
-	return &loader{part: part, src: src, dtype: dt, eng: eng}, nil
+	return &loader{Reader: load.Reader{Src: src, Part: part}, dtype: dt, eng: eng}, nil
 }
 
 // NewModelWithOptions is NewModel with load-time options: the encoder and

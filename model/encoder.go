@@ -48,8 +48,8 @@ func NewEncoderWithOptions(cfg Config, src Source, opts Options) (*Encoder, erro
 	}
 	enc := &Encoder{
 		cfg:     cfg,
-		tokEmb:  ld.tensor("embed_tokens.weight", cfg.TextVocab, e),
-		posEmb:  ld.tensor("embed_positions.weight", cfg.TextLen, e),
+		tokEmb:  ld.Tensor("embed_tokens.weight", cfg.TextVocab, e),
+		posEmb:  ld.Tensor("embed_positions.weight", cfg.TextLen, e),
 		embLN:   ld.layerNorm("layernorm_embedding", e, eps),
 		finalLN: ld.layerNorm("final_ln", e, eps),
 		Kernel:  &attention.Auto{},
@@ -63,8 +63,8 @@ func NewEncoderWithOptions(cfg Config, src Source, opts Options) (*Encoder, erro
 			glu:       ld.glu(p+"glu", e, cfg.GLU, eps),
 		})
 	}
-	if ld.err != nil {
-		return nil, ld.err
+	if ld.Err != nil {
+		return nil, ld.Err
 	}
 	return enc, nil
 }

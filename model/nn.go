@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"math"
 	"runtime"
 
@@ -11,46 +10,33 @@ import (
 )
 
 // loader reads named tensors from a Source, checking every shape. It keeps
-// the first error; later calls are no-ops returning nil, so a constructor
-// can read everything and check loader.err once.
+// the first error (load.Reader, Part "encoder" or "decoder"); later calls
+// are no-ops returning nil, so a constructor can read everything and check
+// loader.Err once.
 type loader struct {
-	part  string // "encoder" or "decoder", for messages
-	src   Source
+	load.Reader
 	dtype matmul.DType   // precision of the Linear weights (dtype.go)
 	eng   *matmul.Engine // the engine (tier, threads) every Linear runs on
-	err   error
 	// dropped counts the bytes of weights packed since the last collection
 	// (see release).
 	dropped int
-}
-
-// tensor returns the tensor name, which must exist with exactly shape.
-func (ld *loader) tensor(name string, shape ...int) []float32 {
-	if ld.err != nil {
-		return nil
-	}
-	data, err := load.Tensor(ld.src, name, shape...)
-	if err != nil {
-		ld.err = fmt.Errorf("%s: %w", ld.part, err)
-	}
-	return data
 }
 
 // optional returns the tensor name of shape (width), or a fresh vector
 // filled with def when the source lacks it (spec §3: min-dalle loads with
 // strict=False, so a missing LayerNorm weight is 1 and a missing bias 0).
 func (ld *loader) optional(name string, width int, def float32) []float32 {
-	if ld.err != nil {
+	if ld.Err != nil {
 		return nil
 	}
-	if !ld.src.Has(name) {
+	if !ld.Src.Has(name) {
 		v := make([]float32, width)
 		for i := range v {
 			v[i] = def
 		}
 		return v
 	}
-	return ld.tensor(name, width)
+	return ld.Tensor(name, width)
 }
 
 // layerNorm reads prefix.weight (default 1) and prefix.bias (default 0).
@@ -64,7 +50,7 @@ func (ld *loader) layerNorm(prefix string, width int, eps float32) layerNorm {
 
 // linear reads the nn.Linear weight name of shape (out, in).
 func (ld *loader) linear(name string, out, in int) *matmul.Linear {
-	w := ld.tensor(name, out, in)
+	w := ld.Tensor(name, out, in)
 	if w == nil {
 		return nil
 	}
@@ -81,7 +67,7 @@ func (ld *loader) linear(name string, out, in int) *matmul.Linear {
 func (ld *loader) fused(out, in int, names ...string) *matmul.Linear {
 	w := make([]float32, len(names)*out*in)
 	for i, name := range names {
-		part := ld.tensor(name, out, in)
+		part := ld.Tensor(name, out, in)
 		if part == nil {
 			return nil
 		}
@@ -104,7 +90,7 @@ func (ld *loader) fused(out, in int, names ...string) *matmul.Linear {
 // pointers, so a collection does not scan them). Measured on Mini fp32 in
 // memory: load peak (VmHWM) 2198 → 1920 MiB, load time unchanged (5.3 vs 5.1 s).
 func (ld *loader) release(name string, n int) {
-	if r, ok := ld.src.(Releaser); ok {
+	if r, ok := ld.Src.(Releaser); ok {
 		r.Release(name)
 	}
 	ld.dropped += 4 * n

@@ -16,6 +16,28 @@ type Source interface {
 	Float32(name string) (data []float32, shape []int, err error)
 }
 
+// Reader reads tensors from Src and keeps the first error, prefixed with
+// Part, so that a network's construction code reads as a list of layers and
+// checks Err once.
+type Reader struct {
+	Src  Source
+	Part string // the network's name in errors: "encoder", "vqgan", "judge"
+	Err  error
+}
+
+// Tensor returns Tensor(r.Src, name, shape...), or nil once an error is
+// kept (this one or an earlier one).
+func (r *Reader) Tensor(name string, shape ...int) []float32 {
+	if r.Err != nil {
+		return nil
+	}
+	data, err := Tensor(r.Src, name, shape...)
+	if err != nil {
+		r.Err = fmt.Errorf("%s: %w", r.Part, err)
+	}
+	return data
+}
+
 // Tensor returns the tensor name, which must exist with exactly shape and
 // as many values as shape holds.
 func Tensor(src Source, name string, shape ...int) ([]float32, error) {

@@ -45,3 +45,23 @@ func TestTensor(t *testing.T) {
 		}
 	}
 }
+
+// A Reader keeps its first error, prefixed with its part, and returns nil
+// from then on, even for tensors it could read.
+func TestReader(t *testing.T) {
+	src := mapSource{"w": {[]float32{1, 2}, []int{2}}}
+	r := &Reader{Src: src, Part: "net"}
+	if got := r.Tensor("w", 2); len(got) != 2 || r.Err != nil {
+		t.Fatalf("Tensor(w) = %v, err %v", got, r.Err)
+	}
+	if got := r.Tensor("nope", 1); got != nil || r.Err == nil || r.Err.Error() != "net: missing tensor nope (shape [1])" {
+		t.Fatalf("Tensor(nope) = %v, err %v", got, r.Err)
+	}
+	first := r.Err
+	if got := r.Tensor("w", 2); got != nil || r.Err != first {
+		t.Errorf("after an error: Tensor(w) = %v, err %v (want nil and the first error)", got, r.Err)
+	}
+	if got := r.Tensor("w", 3); got != nil || r.Err != first {
+		t.Errorf("a second error replaced the first: %v", r.Err)
+	}
+}

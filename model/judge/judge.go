@@ -103,29 +103,29 @@ func New(cfg Config, src Source) (*Judge, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ld := &loader{src: src}
+	ld := &loader{load.Reader{Src: src, Part: "judge"}}
 	w, ch := cfg.Width, cfg.Channels
 	j := &Judge{cfg: cfg}
 	in := 3
 	for i := range j.convs {
 		name := fmt.Sprintf("convs.%d", i)
-		j.convs[i] = conv{w: ld.tensor(name+".weight", ch[i], in, 3, 3), b: ld.tensor(name+".bias", ch[i]),
+		j.convs[i] = conv{w: ld.Tensor(name+".weight", ch[i], in, 3, 3), b: ld.Tensor(name+".bias", ch[i]),
 			in: in, out: ch[i], name: name}
 		in = ch[i]
 	}
 	j.imgProj = ld.linear("img_proj.weight", w, ch[3])
-	j.imgPos = ld.tensor("img_pos", grid*grid, w)
+	j.imgPos = ld.Tensor("img_pos", grid*grid, w)
 	j.lnImg = ld.layerNorm("ln_img", w, cfg.LayerNormEps)
-	j.tokEmb = ld.tensor("tok_emb.weight", cfg.TextVocab, w)
-	j.txtPos = ld.tensor("txt_pos", cfg.TextLen, w)
+	j.tokEmb = ld.Tensor("tok_emb.weight", cfg.TextVocab, w)
+	j.txtPos = ld.Tensor("txt_pos", cfg.TextLen, w)
 	for l := 0; l < cfg.Layers; l++ {
 		p := fmt.Sprintf("layers.%d.", l)
 		var ly layer
 		ly.ln1 = ld.layerNorm(p+"ln1", w, cfg.LayerNormEps)
 		ly.ln2 = ld.layerNorm(p+"ln2", w, cfg.LayerNormEps)
 		ly.ln3 = ld.layerNorm(p+"ln3", w, cfg.LayerNormEps)
-		q, k, v := ld.tensor(p+"q.weight", w, w), ld.tensor(p+"k.weight", w, w), ld.tensor(p+"v.weight", w, w)
-		if ld.err == nil {
+		q, k, v := ld.Tensor(p+"q.weight", w, w), ld.Tensor(p+"k.weight", w, w), ld.Tensor(p+"v.weight", w, w)
+		if ld.Err == nil {
 			ly.qkv = matmul.NewLinear(slices.Concat(q, k, v), 3*w, w)
 		}
 		ly.o = ld.linear(p+"o.weight", w, w)
@@ -134,15 +134,15 @@ func New(cfg Config, src Source) (*Judge, error) {
 		ly.cv = ld.linear(p+"cv.weight", w, w)
 		ly.co = ld.linear(p+"co.weight", w, w)
 		ly.fc1 = ld.linear(p+"fc1.weight", cfg.MLP, w)
-		ly.b1 = ld.tensor(p+"fc1.bias", cfg.MLP)
+		ly.b1 = ld.Tensor(p+"fc1.bias", cfg.MLP)
 		ly.fc2 = ld.linear(p+"fc2.weight", w, cfg.MLP)
-		ly.b2 = ld.tensor(p+"fc2.bias", w)
+		ly.b2 = ld.Tensor(p+"fc2.bias", w)
 		j.layers = append(j.layers, ly)
 	}
 	j.lnF = ld.layerNorm("ln_f", w, cfg.LayerNormEps)
 	j.lmHead = ld.linear("lm_head.weight", cfg.TextVocab, w)
-	if ld.err != nil {
-		return nil, ld.err
+	if ld.Err != nil {
+		return nil, ld.Err
 	}
 	return j, nil
 }
@@ -412,24 +412,10 @@ func (ln *layerNorm) forward(y, x []float32) {
 }
 
 // loader reads tensors, checking shapes; it keeps the first error.
-type loader struct {
-	src Source
-	err error
-}
-
-func (ld *loader) tensor(name string, shape ...int) []float32 {
-	if ld.err != nil {
-		return nil
-	}
-	data, err := load.Tensor(ld.src, name, shape...)
-	if err != nil {
-		ld.err = fmt.Errorf("judge: %w", err)
-	}
-	return data
-}
+type loader struct{ load.Reader }
 
 func (ld *loader) linear(name string, out, in int) *matmul.Linear {
-	w := ld.tensor(name, out, in)
+	w := ld.Tensor(name, out, in)
 	if w == nil {
 		return nil
 	}
@@ -437,5 +423,5 @@ func (ld *loader) linear(name string, out, in int) *matmul.Linear {
 }
 
 func (ld *loader) layerNorm(prefix string, width int, eps float32) layerNorm {
-	return layerNorm{w: ld.tensor(prefix+".weight", width), b: ld.tensor(prefix+".bias", width), eps: eps}
+	return layerNorm{w: ld.Tensor(prefix+".weight", width), b: ld.Tensor(prefix+".bias", width), eps: eps}
 }

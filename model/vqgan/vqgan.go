@@ -129,10 +129,10 @@ func New(cfg Config, src Source) (*VQGAN, error) {
 	for i, mult := range cfg.ChannelMult {
 		m.ch[i] = cfg.Base * mult
 	}
-	l := loader{src: src, cfg: cfg}
+	l := loader{Reader: load.Reader{Src: src, Part: "vqgan"}, cfg: cfg}
 	top := m.ch[L-1]
 
-	m.embedding = l.tensor("embedding.weight", cfg.Codebook, cfg.CodeDim)
+	m.embedding = l.Tensor("embedding.weight", cfg.Codebook, cfg.CodeDim)
 	m.postQuant = l.conv("post_quant_conv", cfg.CodeDim, cfg.CodeDim, 1)
 	m.convIn = l.conv("decoder.conv_in", cfg.CodeDim, top, 3)
 	m.mid1 = l.resBlock("decoder.mid.block_1", top, top)
@@ -161,8 +161,8 @@ func New(cfg Config, src Source) (*VQGAN, error) {
 	}
 	m.normOut = l.groupNorm("decoder.norm_out", m.ch[0])
 	m.convOut = l.conv("decoder.conv_out", m.ch[0], 3, 3)
-	if l.err != nil {
-		return nil, l.err
+	if l.Err != nil {
+		return nil, l.Err
 	}
 	return m, nil
 }
@@ -170,32 +170,20 @@ func New(cfg Config, src Source) (*VQGAN, error) {
 // loader reads tensors from a Source, remembering the first error so the
 // construction code above reads as a list of layers.
 type loader struct {
-	src Source
-	cfg Config
-	err error
-}
-
-func (l *loader) tensor(name string, shape ...int) []float32 {
-	if l.err != nil {
-		return nil
-	}
-	data, err := load.Tensor(l.src, name, shape...)
-	if err != nil {
-		l.err = fmt.Errorf("vqgan: %w", err)
-	}
-	return data
+	load.Reader // Part "vqgan"
+	cfg         Config
 }
 
 func (l *loader) conv(name string, in, out, k int) conv {
 	return conv{name: name, in: in, out: out, k: k,
-		w: l.tensor(name+".weight", out, in, k, k),
-		b: l.tensor(name+".bias", out)}
+		w: l.Tensor(name+".weight", out, in, k, k),
+		b: l.Tensor(name+".bias", out)}
 }
 
 func (l *loader) groupNorm(name string, c int) groupNorm {
 	return groupNorm{name: name, c: c, groups: l.cfg.Groups, eps: l.cfg.Eps,
-		w: l.tensor(name+".weight", c),
-		b: l.tensor(name+".bias", c)}
+		w: l.Tensor(name+".weight", c),
+		b: l.Tensor(name+".bias", c)}
 }
 
 func (l *loader) resBlock(name string, in, out int) resBlock {
