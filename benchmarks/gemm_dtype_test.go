@@ -31,8 +31,8 @@ func TestDTypeTable(t *testing.T) {
 				t.Errorf("%s: %+v", r.DType, r)
 			}
 		}
-		if q8 := rep.Results[3]; q8.DType != matmul.Q8.String() || q8.WeightBytes != 40*96+40*3*4 {
-			t.Errorf("q8 cell %+v: want 40 rows × 96 bytes + 120 scales", q8)
+		if q8 := rep.Results[3]; q8.DType != matmul.Q8.String() || q8.WeightBytes != 64*96+64*3*4 {
+			t.Errorf("q8 cell %+v: want 64 rows (one block) × 96 bytes + 192 scales", q8)
 		}
 		var b strings.Builder
 		if err := WriteDType(&b, rep, "md"); err != nil || !strings.Contains(b.String(), "| 2,37,70 | q8 |") {

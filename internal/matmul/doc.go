@@ -46,14 +46,19 @@
 // d = max|x|/127 rounded up to binary16, q = round(x/d)); the result is
 // still a *Linear, with the same Forward computing y = x·Ŵᵀ in float32,
 // where Ŵ is the dequantised weight (Weight returns it). W is stored in
-// blocks of 4 rows × K (K padded to 32), chunk-interleaved so that a block
-// is one contiguous stream. On AVX-512 the kernels of
-// kernels_lowp_amd64.s (written by gen_lowp.go) stream each block once
-// (for M > 4 later groups of x rows re-read it from L1)
-// and dequantise in registers — VCVTPH2PS (f16), VPMOVZXWD + VPSLLD 16
-// (bf16), VPMOVSXBD + VCVTDQ2PS × the broadcast scale (q8) — for 1, 2 or
-// 4 rows of x per call, then reduce the 4 rows' accumulators into 4
-// outputs. Other SIMD tiers (and AVX-512 with the small path off)
+// blocks of rows × K (K padded to 32) so that a block is one contiguous
+// stream: f16 and bf16 in blocks of 4 rows, chunk-interleaved; q8 in
+// blocks of 64 rows, k-major (the 64 rows' codes of one k side by side).
+// On AVX-512 the kernels of kernels_lowp_amd64.s (written by gen_lowp.go)
+// stream each block once (for M > 4 later groups of x rows re-read it
+// from cache) for 1, 2 or 4 rows of x per call. f16 and bf16 dequantise
+// in registers — VCVTPH2PS, or VPMOVZXWD + VPSLLD 16 — and reduce the 4
+// rows' accumulators into 4 outputs. q8 converts each k's 64 codes
+// (VPMOVSXBD + VCVTDQ2PS: 16 rows per register) and multiplies them by
+// x[k] broadcast from memory into per-group partial sums, then adds each
+// 32-k group's partial sums × the 64 rows' scales: y = Σ_c d_c·Σ_o x·q,
+// which rounds differently from Σ x·(q·d) but within the same tolerance.
+// Other SIMD tiers (and AVX-512 with the small path off)
 // dequantise the codes into the tier's float32 panels about 1 MB at a time
 // and run the float32 driver on them; Gonum and purego builds dequantise
 // row chunks and call the tier's Gemm. Every path is checked against a

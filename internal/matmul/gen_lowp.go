@@ -3,8 +3,9 @@
 // gen_lowp writes kernels_lowp_amd64.s, the AVX-512 small-M kernels of the
 // reduced-precision Linear (lowp.go): go generate ./internal/matmul.
 //
-// One kernel per (dtype, mb) with mb ∈ {1, 2, 4} rows of x. Each computes,
-// for one block of 4 weight rows stored chunk-interleaved (lowp.go),
+// F16 and BF16: one kernel per (dtype, mb) with mb ∈ {1, 2, 4} rows of x.
+// Each computes, for one block of 4 weight rows stored chunk-interleaved
+// (lowp.go),
 //
 //	y[i·ldy + r] = Σ_p x[i·ldx + p] · ŵ[r, p]   (i < mb, r < 4, p < 32·nc)
 //
@@ -13,6 +14,19 @@
 // 2·mb FMAs. mb ≤ 2 keeps two accumulators per (i, r) (one per half of the
 // chunk) so that no FMA chain limits the loop. The reduction at the end
 // turns the 4 accumulators of row i into one xmm [y_0 y_1 y_2 y_3].
+//
+// Q8 (kernelQ8): one block of 64 weight rows stored k-major (lowp.go), so
+// that the 16 lanes of a register are 16 weight rows. Per k it converts the
+// 64 codes (4 × VPMOVSXBD + VCVTDQ2PS) and does, for each x row, 4 FMAs
+// with x[k] broadcast from memory into per-group partial sums; after the
+// group's 32 k it adds partial × the 64 rows' scales (4 loaded zmm) into
+// the accumulators. That is 2 conversions and mb FMAs per 16 weights, with
+// the scale applied once per 32 products instead of once per weight:
+//
+//	y[i·ldy + r] = Σ_c s[c·64 + r] · Σ_o x[i·ldx + 32c + o] · q[(32c + o)·64 + r]
+//
+// mb ≤ 2 covers the 64 rows at once (4·mb partial chains of 32 FMAs, 4·mb
+// accumulators); mb = 4 does the block as two halves of 32 rows (8 chains).
 package main
 
 import (
@@ -26,12 +40,10 @@ import (
 const pfDist = 8192
 
 type dtype struct {
-	name     string
-	chunkB   int // bytes of one weight row's 32-value chunk
-	scaled   bool
-	convert  func(w *bytes.Buffer, off int, dst0, dst1 string)
-	comment  string
-	pfScales bool
+	name    string
+	chunkB  int // bytes of one weight row's 32-value chunk
+	convert func(w *bytes.Buffer, off int, dst0, dst1 string)
+	comment string
 }
 
 func main() {
@@ -44,9 +56,10 @@ func main() {
 
 // Reduced-precision small-M kernels (see gen_lowp.go and lowp.go):
 //   func lowpDTMmb(nc int, x *float32, ldx uintptr, w *byte, s *float32, y *float32, ldy uintptr)
-// x rows i at x + i·ldx (bytes), 32·nc floats each (zero padded past K);
-// w: the block's nc chunks of 4 rows × 32 codes; s: Q8 scales, 4 per chunk
-// (unused otherwise); y row i: 4 floats at y + i·ldy.
+// x rows i at x + i·ldx (bytes), 32·nc floats each (zero padded past K).
+// F16, BF16: w is the block's nc chunks of 4 rows × 32 codes, s unused, y
+// row i is 4 floats at y + i·ldy. Q8: w is the block's 32·nc k steps of 64
+// codes (one per row), s its 64 scales per chunk, y row i 64 floats.
 // Needs AVX512F and AVX512VL.
 `)
 	dts := []dtype{
@@ -57,15 +70,14 @@ func main() {
 			fmt.Fprintf(w, "\tVPMOVZXWD %d(DI), %s\n\tVPMOVZXWD %d(DI), %s\n\tVPSLLD $16, %s, %s\n\tVPSLLD $16, %s, %s\n",
 				off, d0, off+32, d1, d0, d0, d1, d1)
 		}},
-		{name: "Q8", chunkB: 32, scaled: true, comment: "VPMOVSXBD + VCVTDQ2PS, × the group's scale", convert: func(w *bytes.Buffer, off int, d0, d1 string) {
-			fmt.Fprintf(w, "\tVPMOVSXBD %d(DI), %s\n\tVPMOVSXBD %d(DI), %s\n\tVCVTDQ2PS %s, %s\n\tVCVTDQ2PS %s, %s\n",
-				off, d0, off+16, d1, d0, d0, d1, d1)
-		}},
 	}
 	for _, dt := range dts {
 		for _, mb := range []int{1, 2, 4} {
 			kernel(&b, dt, mb)
 		}
+	}
+	for _, mb := range []int{1, 2, 4} {
+		kernelQ8(&b, mb)
 	}
 	if err := os.WriteFile("kernels_lowp_amd64.s", b.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -117,9 +129,6 @@ func kernel(b *bytes.Buffer, dt dtype, mb int) {
 	for off := 0; off < blockB; off += 64 {
 		fmt.Fprintf(b, "\tPREFETCHT0 %d(DI)\n", pfDist+off)
 	}
-	if dt.scaled {
-		fmt.Fprintf(b, "\tPREFETCHT0 %d(BX)\n", pfDist/8)
-	}
 	for i := 0; i < mb; i++ {
 		for h := 0; h < 2; h++ {
 			fmt.Fprintf(b, "\tVMOVUPS %s, %s\n", xaddr(i, h), xreg(i, h))
@@ -128,10 +137,6 @@ func kernel(b *bytes.Buffer, dt dtype, mb int) {
 	for r := 0; r < 4; r++ {
 		w0, w1 := fmt.Sprintf("Z%d", 2*(r%2)), fmt.Sprintf("Z%d", 2*(r%2)+1)
 		dt.convert(b, r*dt.chunkB, w0, w1)
-		if dt.scaled {
-			sc := fmt.Sprintf("Z%d", 4+r%2)
-			fmt.Fprintf(b, "\tVBROADCASTSS %d(BX), %s\n\tVMULPS %s, %s, %s\n\tVMULPS %s, %s, %s\n", 4*r, sc, sc, w0, w0, sc, w1, w1)
-		}
 		for i := 0; i < mb; i++ {
 			fmt.Fprintf(b, "\tVFMADD231PS %s, %s, %s\n", w0, xreg(i, 0), acc(mb, i, r, 0))
 			fmt.Fprintf(b, "\tVFMADD231PS %s, %s, %s\n", w1, xreg(i, 1), acc(mb, i, r, 1))
@@ -142,9 +147,6 @@ func kernel(b *bytes.Buffer, dt dtype, mb int) {
 		b.WriteString("\tADDQ $128, R9\n")
 	}
 	fmt.Fprintf(b, "\tADDQ $%d, DI\n", blockB)
-	if dt.scaled {
-		b.WriteString("\tADDQ $16, BX\n")
-	}
 	fmt.Fprintf(b, "\tDECQ CX\n\tJNZ %sloop\n\n", lbl)
 	// Reduction.
 	if mb < 4 {
@@ -169,3 +171,87 @@ func kernel(b *bytes.Buffer, dt dtype, mb int) {
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
+
+// kernelQ8 writes lowpQ8M<mb> (see the file comment).
+func kernelQ8(b *bytes.Buffer, mb int) {
+	name := fmt.Sprintf("lowpQ8M%d", mb)
+	quarters, halves := 4, 1 // 16-row register groups per pass, passes per block
+	if mb == 4 {
+		quarters, halves = 2, 2
+	}
+	part := func(i, q int) string { return fmt.Sprintf("Z%d", 24+quarters*i+q) }
+	acc := func(i, q int) string { return fmt.Sprintf("Z%d", 16+quarters*i+q) }
+	fmt.Fprintf(b, "\n// func %s(nc int, x *float32, ldx uintptr, w *byte, s *float32, y *float32, ldy uintptr)\n", name)
+	fmt.Fprintf(b, "// %d x row(s) × 64 Q8 weight rows (k-major); codes by VPMOVSXBD + VCVTDQ2PS, scales per chunk.\n", mb)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	b.WriteString("\tMOVQ x+8(FP), SI\n\tMOVQ ldx+16(FP), R8\n\tMOVQ y+40(FP), DX\n\tMOVQ ldy+48(FP), R10\n")
+	if mb == 4 {
+		b.WriteString("\tLEAQ (SI)(R8*2), R9\n")
+	}
+	for h := 0; h < halves; h++ {
+		lbl := fmt.Sprintf("lQ8T%dh%d", mb, h)
+		b.WriteString("\tMOVQ nc+0(FP), CX\n\tMOVQ w+24(FP), DI\n\tMOVQ s+32(FP), BX\n")
+		if h > 0 {
+			fmt.Fprintf(b, "\tADDQ $%d, DI\n\tADDQ $%d, BX\n", 64*quarters*h/4*1, 4*16*quarters*h)
+		}
+		b.WriteString("\tMOVQ SI, R11\n")
+		if mb == 4 {
+			b.WriteString("\tMOVQ R9, R12\n")
+		}
+		for i := 0; i < mb; i++ {
+			for q := 0; q < quarters; q++ {
+				fmt.Fprintf(b, "\tVPXORD %s, %s, %s\n", acc(i, q), acc(i, q), acc(i, q))
+			}
+		}
+		fmt.Fprintf(b, "\n%s:\n", lbl)
+		for p := 0; p < 4; p++ { // the scales of a chunk ahead: 256 bytes
+			fmt.Fprintf(b, "\tPREFETCHT0 %d(BX)\n", pfDist/8+64*p)
+		}
+		for o := 0; o < lpChunkGen; o++ {
+			fmt.Fprintf(b, "\tPREFETCHT0 %d(DI)\n", pfDist+64*o)
+			for q := 0; q < quarters; q++ {
+				fmt.Fprintf(b, "\tVPMOVSXBD %d(DI), Z%d\n", 64*o+16*q, q)
+			}
+			for q := 0; q < quarters; q++ {
+				fmt.Fprintf(b, "\tVCVTDQ2PS Z%d, Z%d\n", q, q)
+			}
+			for i := 0; i < mb; i++ {
+				xa := [...]string{"%d(R11)", "%d(R11)(R8*1)", "%d(R12)", "%d(R12)(R8*1)"}[i]
+				xa = fmt.Sprintf(xa, 4*o)
+				op := "VFMADD231PS.BCST"
+				if o == 0 {
+					op = "VMULPS.BCST"
+				}
+				for q := 0; q < quarters; q++ {
+					fmt.Fprintf(b, "\t%s %s, Z%d, %s\n", op, xa, q, part(i, q))
+				}
+			}
+		}
+		for q := 0; q < quarters; q++ {
+			fmt.Fprintf(b, "\tVMOVUPS %d(BX), Z%d\n", 64*q, 4+q)
+		}
+		for i := 0; i < mb; i++ {
+			for q := 0; q < quarters; q++ {
+				fmt.Fprintf(b, "\tVFMADD231PS %s, Z%d, %s\n", part(i, q), 4+q, acc(i, q))
+			}
+		}
+		b.WriteString("\tADDQ $128, R11\n")
+		if mb == 4 {
+			b.WriteString("\tADDQ $128, R12\n")
+		}
+		fmt.Fprintf(b, "\tADDQ $%d, DI\n\tADDQ $256, BX\n\tDECQ CX\n\tJNZ %s\n\n", 64*lpChunkGen, lbl)
+		b.WriteString("\tMOVQ DX, R13\n")
+		for i := 0; i < mb; i++ {
+			for q := 0; q < quarters; q++ {
+				fmt.Fprintf(b, "\tVMOVUPS %s, %d(R13)\n", acc(i, q), 64*(quarters*h+q))
+			}
+			if i < mb-1 {
+				b.WriteString("\tADDQ R10, R13\n")
+			}
+		}
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// lpChunkGen is lowp.go's lpChunk: the k steps of one quantisation group.
+const lpChunkGen = 32

@@ -52,18 +52,26 @@ func ParseDType(s string) (DType, error) {
 }
 
 // Layout of a reduced-precision weight (lowp). W (N, K) is cut into blocks
-// of lpRows = 4 rows (N padded with zero rows to a multiple of 4) and each
-// row into chunks of lpChunk = 32 values along K (K padded with zeros to
-// kp, a multiple of 32). Block b is nc = kp/32 chunks, chunk c is the 4
-// rows' 32 codes one after the other, so a block is one contiguous run
-// that the small-M kernel streams front to back:
+// of br rows (N padded with zero rows to a multiple of br) and each row
+// into chunks of lpChunk = 32 values along K (K padded with zeros to kp, a
+// multiple of 32). Block b is nc = kp/32 chunks, so a block is one
+// contiguous run that the small-M kernel streams front to back.
+//
+// F16 and BF16: br = lpRows = 4, and chunk c is the 4 rows' 32 codes one
+// after the other (a row's chunk is contiguous):
 //
 //	code index of W[j, p] = ((b·nc + c)·4 + r)·32 + o,  j = 4b + r, p = 32c + o
 //
-// Q8 keeps one scale per (row, chunk): s[(b·nc + c)·4 + r]; the chunk is
-// the quantisation group.
+// Q8: br = q8Rows = 64, and chunk c is 32 k steps of the 64 rows' codes
+// (k-major: one byte per row per k, so 16 consecutive codes are 16 rows,
+// the lanes of one register), with one scale per (row, chunk), the chunk
+// being the quantisation group:
+//
+//	code index of W[j, p] = ((b·nc + c)·32 + o)·64 + r,  j = 64b + r, p = 32c + o
+//	scale index           = (b·nc + c)·64 + r
 const (
 	lpRows  = 4
+	q8Rows  = 64
 	lpChunk = 32
 )
 
@@ -71,7 +79,8 @@ const (
 type lowp struct {
 	dt     DType
 	kp, nc int // K padded to a multiple of lpChunk, and kp/lpChunk
-	nb     int // blocks of lpRows rows
+	br     int // rows per block: lpRows, or q8Rows for Q8
+	nb     int // blocks of br rows
 	h      []uint16
 	q      []int8
 	s      []float32
@@ -95,11 +104,13 @@ func NewLinearBF16(w []float32, n, k int) *Linear { return defaultEngine.NewLine
 //	d = max|x| / 127, rounded up to binary16: the smallest binary16 d
 //	    with 127·d ≥ max|x| (d = 0 for an all-zero group)
 //	q = round(x / d)  (half away from zero, |q| ≤ 127; 0 when d = 0)
-//	x̂ = float32(q) · d (the float32 product, as the kernel computes it)
+//	x̂ = float32(q) · d (the float32 product: what Weight returns and the
+//	    non-AVX-512 paths multiply by; the AVX-512 kernel computes
+//	    Σ_c d_c · Σ_{p in c} x_p · q_p instead, one scale per 32 products)
 //
 // so |x̂ − x| ≤ d/2 (+ one float32 rounding). The scales are kept as
-// float32 (their values are binary16) so that the kernel can broadcast
-// them from memory: 1.125 bytes per weight. A group whose max|x| exceeds
+// float32 (their values are binary16) so that the kernel can load them
+// from memory: 1.125 bytes per weight (N is padded to a multiple of 64). A group whose max|x| exceeds
 // 65504·127 keeps a float32 scale (the smallest with 127·d ≥ max|x|); a
 // group holding NaN or ±Inf gets a NaN scale, so its outputs are NaN.
 // Quantising a weight that was itself dequantised from this format gives
@@ -124,9 +135,13 @@ func (e *Engine) NewLinearDType(dt DType, w []float32, n, k int) *Linear {
 	if dt != F16 && dt != BF16 && dt != Q8 {
 		panic(fmt.Sprintf("matmul: unknown weight dtype %v", dt))
 	}
-	lp := &lowp{dt: dt, nc: (k + lpChunk - 1) / lpChunk, nb: (n + lpRows - 1) / lpRows}
+	lp := &lowp{dt: dt, nc: (k + lpChunk - 1) / lpChunk, br: lpRows}
+	if dt == Q8 {
+		lp.br = q8Rows
+	}
+	lp.nb = (n + lp.br - 1) / lp.br
 	lp.kp = lp.nc * lpChunk
-	size := lp.nb * lpRows * lp.kp
+	size := lp.nb * lp.br * lp.kp
 	switch dt {
 	case Q8:
 		lp.q = make([]int8, size)
@@ -138,8 +153,8 @@ func (e *Engine) NewLinearDType(dt DType, w []float32, n, k int) *Linear {
 	per := (lp.nb + threads - 1) / threads
 	runWorkers(threads, lp.nb, func(t int) {
 		for b := t * per; b < min(lp.nb, (t+1)*per); b++ {
-			for r := 0; r < lpRows && b*lpRows+r < n; r++ {
-				j := b*lpRows + r
+			for r := 0; r < lp.br && b*lp.br+r < n; r++ {
+				j := b*lp.br + r
 				lp.setRow(j, w[j*k:(j+1)*k])
 			}
 		}
@@ -147,15 +162,32 @@ func (e *Engine) NewLinearDType(dt DType, w []float32, n, k int) *Linear {
 	return &Linear{N: n, K: k, eng: e, lp: lp}
 }
 
-// at returns the code index of W[j, 32c] (the start of row j's chunk c).
+// at returns the code index of W[j, 32c] (F16, BF16: the start of row j's
+// chunk c, whose 32 codes are contiguous).
 func (lp *lowp) at(j, c int) int {
 	return ((j/lpRows*lp.nc+c)*lpRows + j%lpRows) * lpChunk
+}
+
+// q8At returns, for Q8, the code index of W[j, 32c] (the chunk's 32 codes
+// follow q8Rows apart) and the index of the chunk's scale.
+func (lp *lowp) q8At(j, c int) (code, scale int) {
+	bc := j/q8Rows*lp.nc + c
+	return bc*lpChunk*q8Rows + j%q8Rows, bc*q8Rows + j%q8Rows
 }
 
 // setRow encodes row j (K values).
 func (lp *lowp) setRow(j int, row []float32) {
 	for c := 0; c < lp.nc; c++ {
 		seg := row[c*lpChunk : min(len(row), (c+1)*lpChunk)]
+		if lp.dt == Q8 {
+			var q [lpChunk]int8
+			ci, si := lp.q8At(j, c)
+			lp.s[si] = quantQ8(q[:len(seg)], seg)
+			for o, v := range q[:len(seg)] {
+				lp.q[ci+o*q8Rows] = v
+			}
+			continue
+		}
 		i := lp.at(j, c)
 		switch lp.dt {
 		case F16:
@@ -166,8 +198,6 @@ func (lp *lowp) setRow(j int, row []float32) {
 			for o, v := range seg {
 				lp.h[i+o] = f32ToBF16(v)
 			}
-		case Q8:
-			lp.s[i/lpChunk] = quantQ8(lp.q[i:i+len(seg)], seg)
 		}
 	}
 }
@@ -222,6 +252,14 @@ func (lp *lowp) row(j int, dst []float32) {
 
 // chunk writes the first len(seg) dequantised values of row j's chunk c.
 func (lp *lowp) chunk(seg []float32, j, c int) {
+	if lp.dt == Q8 {
+		ci, si := lp.q8At(j, c)
+		d := lp.s[si]
+		for o := range seg {
+			seg[o] = float32(lp.q[ci+o*q8Rows]) * d
+		}
+		return
+	}
 	i := lp.at(j, c)
 	switch lp.dt {
 	case F16:
@@ -231,11 +269,6 @@ func (lp *lowp) chunk(seg []float32, j, c int) {
 	case BF16:
 		for o, h := range lp.h[i : i+len(seg)] {
 			seg[o] = bf16ToF32(h)
-		}
-	case Q8:
-		d := lp.s[i/lpChunk]
-		for o, q := range lp.q[i : i+len(seg)] {
-			seg[o] = float32(q) * d
 		}
 	}
 }

@@ -11,7 +11,8 @@ import (
 //go:generate go run gen_lowp.go
 
 // The reduced-precision small-M kernels (kernels_lowp_amd64.s, written by
-// gen_lowp.go). Each multiplies mb rows of x by one block of 4 weight rows.
+// gen_lowp.go). Each multiplies mb rows of x by one block of weight rows
+// (4 for F16 and BF16, 64 for Q8; the layouts are in lowp.go).
 
 //go:noescape
 func lowpF16M1(nc int, x *float32, ldx uintptr, w *byte, s *float32, y *float32, ldy uintptr)
@@ -54,10 +55,11 @@ var lowpKerns = [...][3]lowpKernel{
 }
 
 // gemv is the fused path: x is copied into rows of kp floats (zero
-// padded), then each block of 4 weight rows is streamed once for up to 4
+// padded), then each block of weight rows is streamed once for up to 4
 // rows of x per kernel call; with m > 4 the later groups of x rows re-read
-// the block from L1 (it is 4·kp codes: 8 KB of f16 for K = 1024). For
-// m ≤ 8 (decode) this is memory-bound. Goroutines split the blocks.
+// the block from cache (4·kp codes, 8 KB of f16 for K = 1024; Q8 64·kp
+// bytes, 64 KB). For m ≤ 8 (decode) this is memory-bound. Goroutines split
+// the blocks.
 func (lp *lowp) gemv(e *Engine, n, k int, y, x []float32, m int) {
 	kp := lp.kp
 	xp := getScratch(m * kp)
@@ -67,16 +69,17 @@ func (lp *lowp) gemv(e *Engine, n, k int, y, x []float32, m int) {
 		clear(xp[i*kp+k : (i+1)*kp])
 	}
 	kerns := &lowpKerns[lp.dt]
-	blockCodes := lpRows * kp
+	br := lp.br
+	blockCodes := br * kp
 	// One goroutine per ≥ 256 KB of weight streamed (counting each group
 	// of 4 x rows): less is not worth the hand-off.
 	workers := min(e.Threads(), lp.nb, max(1, lp.bytes()*((m+3)/4)>>18))
 	per := (lp.nb + workers - 1) / workers
 	runWorkers(workers, lp.nb, func(t int) {
-		var tile [smallM * lpRows]float32
+		var tile [4 * q8Rows]float32 // one kernel call's rows of a partial block
 		for b := t * per; b < min(lp.nb, (t+1)*per); b++ {
-			j0 := b * lpRows
-			full := j0+lpRows <= n
+			j0 := b * br
+			full := j0+br <= n
 			var w *byte
 			var s *float32
 			if lp.dt == Q8 {
@@ -96,9 +99,9 @@ func (lp *lowp) gemv(e *Engine, n, k int, y, x []float32, m int) {
 				if full {
 					kerns[g](lp.nc, &xp[i0*kp], uintptr(kp*f32), w, s, &y[i0*n+j0], uintptr(n*f32))
 				} else {
-					kerns[g](lp.nc, &xp[i0*kp], uintptr(kp*f32), w, s, &tile[0], lpRows*f32)
+					kerns[g](lp.nc, &xp[i0*kp], uintptr(kp*f32), w, s, &tile[0], uintptr(br*f32))
 					for i := 0; i < mb; i++ {
-						copy(y[(i0+i)*n+j0:(i0+i)*n+n], tile[i*lpRows:])
+						copy(y[(i0+i)*n+j0:(i0+i)*n+n], tile[i*br:(i+1)*br])
 					}
 				}
 				i0 += mb

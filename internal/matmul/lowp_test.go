@@ -134,13 +134,13 @@ func TestQ8MatchesFileFormat(t *testing.T) {
 		ng := (k + 31) / 32
 		for j := 0; j < n; j++ {
 			for c := 0; c < ng; c++ {
-				i := l.lp.at(j, c)
+				ci, si := l.lp.q8At(j, c)
 				wantD := f16ToF32(scales[j*ng+c])
-				if got := l.lp.s[i/32]; got != wantD {
+				if got := l.lp.s[si]; got != wantD {
 					t.Fatalf("%d×%d row %d group %d: scale %g, file format %g", n, k, j, c, got, wantD)
 				}
 				for o := 0; o < min(32, k-32*c); o++ {
-					if got, want := l.lp.q[i+o], q[j*k+32*c+o]; got != want {
+					if got, want := l.lp.q[ci+o*q8Rows], q[j*k+32*c+o]; got != want {
 						t.Fatalf("%d×%d W[%d,%d]: code %d, file format %d", n, k, j, 32*c+o, got, want)
 					}
 				}
@@ -235,7 +235,8 @@ func checkLowp(r *rand.Rand, e *Engine, dt DType, m, n, k int) error {
 		for p := 0; p < k; p++ {
 			var d float32
 			if dt == Q8 {
-				d = l.lp.s[l.lp.at(j, p/32)/32]
+				_, si := l.lp.q8At(j, p/32)
+				d = l.lp.s[si]
 			}
 			eps[j*k+p] = quantErr(dt, w[j*k+p], d)
 			if diff := math.Abs(float64(deq[j*k+p]) - float64(w[j*k+p])); diff > eps[j*k+p] {
@@ -316,11 +317,11 @@ func TestLinearDTypeF32(t *testing.T) {
 	if l.DType() != F32 || l.lp != nil {
 		t.Fatalf("F32 Linear has dtype %v", l.DType())
 	}
-	// N = 10 → 3 blocks of 4 rows, K = 40 → 64 padded.
+	// N = 10 → 3 blocks of 4 rows (Q8: 1 block of 64), K = 40 → 64 padded.
 	for _, c := range []struct {
 		dt   DType
 		want int
-	}{{F16, 12 * 64 * 2}, {BF16, 12 * 64 * 2}, {Q8, 12*64 + 12*2*4}} {
+	}{{F16, 12 * 64 * 2}, {BF16, 12 * 64 * 2}, {Q8, 64*64 + 64*2*4}} {
 		if got := NewLinearDType(c.dt, w, 10, 40).WeightBytes(); got != c.want {
 			t.Errorf("%v: WeightBytes %d, want %d", c.dt, got, c.want)
 		}
