@@ -432,15 +432,24 @@ func (e *Engine) smallPath(transA bool, m, n, k int, alpha float32, a []float32,
 }
 
 // scratch recycles the packing buffers between calls (decode calls Linear
-// thousands of times; this keeps them off the garbage collector).
-var scratch sync.Pool
+// thousands of times; this keeps them off the garbage collector). A pool
+// holds pointers, and taking the address of a slice allocates, so the
+// emptied *[]float32 headers circulate through headers instead.
+var scratch, headers sync.Pool
 
 // getScratch returns a buffer of length n (contents undefined).
 func getScratch(n int) []float32 {
-	if p, ok := scratch.Get().(*[]float32); ok && cap(*p) >= n {
-		return (*p)[:n]
+	p, ok := scratch.Get().(*[]float32)
+	if !ok {
+		return make([]float32, n)
 	}
-	return make([]float32, n)
+	b := *p
+	*p = nil
+	headers.Put(p)
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }
 
 // putScratch returns b to the pool (nil is ignored).
@@ -448,5 +457,10 @@ func putScratch(b []float32) {
 	if cap(b) == 0 {
 		return
 	}
-	scratch.Put(&b)
+	p, ok := headers.Get().(*[]float32)
+	if !ok {
+		p = new([]float32)
+	}
+	*p = b
+	scratch.Put(p)
 }

@@ -76,7 +76,7 @@ func (lp *lowp) gemv(e *Engine, n, k int, y, x []float32, m int) {
 	workers := min(e.Threads(), lp.nb, max(1, lp.bytes()*((m+3)/4)>>18))
 	per := (lp.nb + workers - 1) / workers
 	runWorkers(workers, lp.nb, func(t int) {
-		var tile [4 * q8Rows]float32 // one kernel call's rows of a partial block
+		var tile []float32 // one kernel call's rows of a partial block
 		for b := t * per; b < min(lp.nb, (t+1)*per); b++ {
 			j0 := b * br
 			full := j0+br <= n
@@ -99,6 +99,9 @@ func (lp *lowp) gemv(e *Engine, n, k int, y, x []float32, m int) {
 				if full {
 					kerns[g](lp.nc, &xp[i0*kp], uintptr(kp*f32), w, s, &y[i0*n+j0], uintptr(n*f32))
 				} else {
+					if tile == nil { // (a scratch buffer: an array here would escape through kerns[g])
+						tile = getScratch(4 * br)
+					}
 					kerns[g](lp.nc, &xp[i0*kp], uintptr(kp*f32), w, s, &tile[0], uintptr(br*f32))
 					for i := 0; i < mb; i++ {
 						copy(y[(i0+i)*n+j0:(i0+i)*n+n], tile[i*br:(i+1)*br])
@@ -107,5 +110,6 @@ func (lp *lowp) gemv(e *Engine, n, k int, y, x []float32, m int) {
 				i0 += mb
 			}
 		}
+		putScratch(tile) // (no defer: one in the loop above would be heap-allocated)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -380,5 +381,33 @@ func TestLinearEmpty(t *testing.T) {
 		}
 		e.NewLinear(nil, 0, 3).Forward(nil, []float32{1, 2, 3}, 1)
 		e.NewLinear([]float32{1, 2}, 1, 2).Forward(nil, nil, 0)
+	}
+}
+
+// TestScratchAllocations: recycling a scratch buffer allocates nothing
+// once the pool is warm, and a decode-shaped Forward on one thread
+// allocates at most once per call (the closure handed to the workers),
+// whatever the dtype.
+func TestScratchAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are random under the race detector (sync.Pool drops items)")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	putScratch(getScratch(1000))
+	if a := testing.AllocsPerRun(20, func() { putScratch(getScratch(1000)) }); a != 0 {
+		t.Errorf("getScratch + putScratch: %.0f allocations, want 0", a)
+	}
+	w := make([]float32, 96*160)
+	for i := range w {
+		w[i] = float32(i%7) - 3
+	}
+	x := make([]float32, 2*160)
+	y := make([]float32, 2*96)
+	for _, dt := range []DType{F32, F16, Q8} {
+		l := NewLinearDType(dt, w, 96, 160)
+		l.Forward(y, x, 2)
+		if a := testing.AllocsPerRun(20, func() { l.Forward(y, x, 2) }); a > 1 {
+			t.Errorf("%v: Forward (M = 2) allocates %.0f times per call, want ≤ 1", dt, a)
+		}
 	}
 }
