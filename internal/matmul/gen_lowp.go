@@ -175,9 +175,9 @@ func kernel(b *bytes.Buffer, dt dtype, mb int) {
 // kernelQ8 writes lowpQ8M<mb> (see the file comment).
 func kernelQ8(b *bytes.Buffer, mb int) {
 	name := fmt.Sprintf("lowpQ8M%d", mb)
-	quarters, halves := 4, 1 // 16-row register groups per pass, passes per block
+	quarters := 4 // 16-row register groups per pass over the block
 	if mb == 4 {
-		quarters, halves = 2, 2
+		quarters = 2 // two passes (AX = 0, 32: the row offset in the block)
 	}
 	part := func(i, q int) string { return fmt.Sprintf("Z%d", 24+quarters*i+q) }
 	acc := func(i, q int) string { return fmt.Sprintf("Z%d", 16+quarters*i+q) }
@@ -188,67 +188,71 @@ func kernelQ8(b *bytes.Buffer, mb int) {
 	if mb == 4 {
 		b.WriteString("\tLEAQ (SI)(R8*2), R9\n")
 	}
-	for h := 0; h < halves; h++ {
-		lbl := fmt.Sprintf("lQ8T%dh%d", mb, h)
-		b.WriteString("\tMOVQ nc+0(FP), CX\n\tMOVQ w+24(FP), DI\n\tMOVQ s+32(FP), BX\n")
-		if h > 0 {
-			fmt.Fprintf(b, "\tADDQ $%d, DI\n\tADDQ $%d, BX\n", 64*quarters*h/4*1, 4*16*quarters*h)
+	b.WriteString("\tXORQ AX, AX\n")
+	pass := fmt.Sprintf("lQ8T%dpass", mb)
+	lbl := fmt.Sprintf("lQ8T%d", mb)
+	if mb == 4 {
+		fmt.Fprintf(b, "\n%s:\n", pass)
+	}
+	// Rows AX… of the block: codes at w + AX, scales at s + 4·AX, outputs at y + 4·AX.
+	b.WriteString("\tMOVQ nc+0(FP), CX\n\tMOVQ w+24(FP), DI\n\tADDQ AX, DI\n\tMOVQ s+32(FP), BX\n\tLEAQ (BX)(AX*4), BX\n")
+	b.WriteString("\tMOVQ SI, R11\n")
+	if mb == 4 {
+		b.WriteString("\tMOVQ R9, R12\n")
+	}
+	for i := 0; i < mb; i++ {
+		for q := 0; q < quarters; q++ {
+			fmt.Fprintf(b, "\tVPXORD %s, %s, %s\n", acc(i, q), acc(i, q), acc(i, q))
 		}
-		b.WriteString("\tMOVQ SI, R11\n")
-		if mb == 4 {
-			b.WriteString("\tMOVQ R9, R12\n")
-		}
-		for i := 0; i < mb; i++ {
-			for q := 0; q < quarters; q++ {
-				fmt.Fprintf(b, "\tVPXORD %s, %s, %s\n", acc(i, q), acc(i, q), acc(i, q))
-			}
-		}
-		fmt.Fprintf(b, "\n%s:\n", lbl)
-		for p := 0; p < 4; p++ { // the scales of a chunk ahead: 256 bytes
-			fmt.Fprintf(b, "\tPREFETCHT0 %d(BX)\n", pfDist/8+64*p)
-		}
-		for o := 0; o < lpChunkGen; o++ {
-			fmt.Fprintf(b, "\tPREFETCHT0 %d(DI)\n", pfDist+64*o)
-			for q := 0; q < quarters; q++ {
-				fmt.Fprintf(b, "\tVPMOVSXBD %d(DI), Z%d\n", 64*o+16*q, q)
-			}
-			for q := 0; q < quarters; q++ {
-				fmt.Fprintf(b, "\tVCVTDQ2PS Z%d, Z%d\n", q, q)
-			}
-			for i := 0; i < mb; i++ {
-				xa := [...]string{"%d(R11)", "%d(R11)(R8*1)", "%d(R12)", "%d(R12)(R8*1)"}[i]
-				xa = fmt.Sprintf(xa, 4*o)
-				op := "VFMADD231PS.BCST"
-				if o == 0 {
-					op = "VMULPS.BCST"
-				}
-				for q := 0; q < quarters; q++ {
-					fmt.Fprintf(b, "\t%s %s, Z%d, %s\n", op, xa, q, part(i, q))
-				}
-			}
+	}
+	fmt.Fprintf(b, "\n%s:\n", lbl)
+	for p := 0; p < 4; p++ { // the scales of a chunk ahead: 256 bytes
+		fmt.Fprintf(b, "\tPREFETCHT0 %d(BX)\n", pfDist/8+64*p)
+	}
+	for o := 0; o < lpChunkGen; o++ {
+		fmt.Fprintf(b, "\tPREFETCHT0 %d(DI)\n", pfDist+64*o)
+		for q := 0; q < quarters; q++ {
+			fmt.Fprintf(b, "\tVPMOVSXBD %d(DI), Z%d\n", 64*o+16*q, q)
 		}
 		for q := 0; q < quarters; q++ {
-			fmt.Fprintf(b, "\tVMOVUPS %d(BX), Z%d\n", 64*q, 4+q)
+			fmt.Fprintf(b, "\tVCVTDQ2PS Z%d, Z%d\n", q, q)
 		}
 		for i := 0; i < mb; i++ {
+			xa := [...]string{"%d(R11)", "%d(R11)(R8*1)", "%d(R12)", "%d(R12)(R8*1)"}[i]
+			xa = fmt.Sprintf(xa, 4*o)
+			op := "VFMADD231PS.BCST"
+			if o == 0 {
+				op = "VMULPS.BCST"
+			}
 			for q := 0; q < quarters; q++ {
-				fmt.Fprintf(b, "\tVFMADD231PS %s, Z%d, %s\n", part(i, q), 4+q, acc(i, q))
+				fmt.Fprintf(b, "\t%s %s, Z%d, %s\n", op, xa, q, part(i, q))
 			}
 		}
-		b.WriteString("\tADDQ $128, R11\n")
-		if mb == 4 {
-			b.WriteString("\tADDQ $128, R12\n")
+	}
+	for q := 0; q < quarters; q++ {
+		fmt.Fprintf(b, "\tVMOVUPS %d(BX), Z%d\n", 64*q, 4+q)
+	}
+	for i := 0; i < mb; i++ {
+		for q := 0; q < quarters; q++ {
+			fmt.Fprintf(b, "\tVFMADD231PS %s, Z%d, %s\n", part(i, q), 4+q, acc(i, q))
 		}
-		fmt.Fprintf(b, "\tADDQ $%d, DI\n\tADDQ $256, BX\n\tDECQ CX\n\tJNZ %s\n\n", 64*lpChunkGen, lbl)
-		b.WriteString("\tMOVQ DX, R13\n")
-		for i := 0; i < mb; i++ {
-			for q := 0; q < quarters; q++ {
-				fmt.Fprintf(b, "\tVMOVUPS %s, %d(R13)\n", acc(i, q), 64*(quarters*h+q))
-			}
-			if i < mb-1 {
-				b.WriteString("\tADDQ R10, R13\n")
-			}
+	}
+	b.WriteString("\tADDQ $128, R11\n")
+	if mb == 4 {
+		b.WriteString("\tADDQ $128, R12\n")
+	}
+	fmt.Fprintf(b, "\tADDQ $%d, DI\n\tADDQ $256, BX\n\tDECQ CX\n\tJNZ %s\n\n", 64*lpChunkGen, lbl)
+	b.WriteString("\tLEAQ (DX)(AX*4), R13\n")
+	for i := 0; i < mb; i++ {
+		for q := 0; q < quarters; q++ {
+			fmt.Fprintf(b, "\tVMOVUPS %s, %d(R13)\n", acc(i, q), 64*q)
 		}
+		if i < mb-1 {
+			b.WriteString("\tADDQ R10, R13\n")
+		}
+	}
+	if mb == 4 {
+		fmt.Fprintf(b, "\tADDQ $32, AX\n\tCMPQ AX, $64\n\tJLT %s\n", pass)
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
