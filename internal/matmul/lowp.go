@@ -110,9 +110,10 @@ func NewLinearBF16(w []float32, n, k int) *Linear { return defaultEngine.NewLine
 //
 // so |x̂ − x| ≤ d/2 (+ one float32 rounding). The scales are kept as
 // float32 (their values are binary16) so that the kernel can load them
-// from memory: 1.125 bytes per weight (N is padded to a multiple of 64). A group whose max|x| exceeds
-// 65504·127 keeps a float32 scale (the smallest with 127·d ≥ max|x|); a
-// group holding NaN or ±Inf gets a NaN scale, so its outputs are NaN.
+// from memory: 1.125 bytes per weight (N is padded to a multiple of 64).
+// A group whose max|x| exceeds 65504·127 keeps a float32 scale (the
+// smallest with 127·d ≥ max|x|); a group holding NaN or ±Inf gets a NaN
+// scale, so its outputs are NaN.
 // Quantising a weight that was itself dequantised from this format gives
 // back the same codes and scales.
 func NewLinearQ8(w []float32, n, k int) *Linear { return defaultEngine.NewLinearDType(Q8, w, n, k) }
@@ -273,6 +274,29 @@ func (lp *lowp) chunk(seg []float32, j, c int) {
 	}
 }
 
+// q8KMajor writes the dequantised W[j0+jj, p] of a Q8 weight to
+// dst[p·ld + jj] for p < k, jj < rows: the k-major order the layout
+// already has, so each k reads runs of up to 64 consecutive codes and
+// scales (the row-wise chunk reads 32 codes q8Rows apart).
+func (lp *lowp) q8KMajor(dst []float32, ld, j0, rows, k int) {
+	for j := j0; j < j0+rows; {
+		r := j % q8Rows
+		run := min(q8Rows-r, j0+rows-j)
+		for c := 0; c < lp.nc; c++ {
+			ci, si := lp.q8At(j, c)
+			sc := lp.s[si : si+run]
+			for o := 0; o < min(lpChunk, k-c*lpChunk); o++ {
+				codes := lp.q[ci+o*q8Rows : ci+o*q8Rows+run]
+				out := dst[(c*lpChunk+o)*ld+j-j0:][:run]
+				for t, q := range codes {
+					out[t] = float32(q) * sc[t]
+				}
+			}
+		}
+		j += run
+	}
+}
+
 // weight returns the dequantised (N, K) row-major weight.
 func (lp *lowp) weight(n, k int) []float32 {
 	w := make([]float32, n*k)
@@ -352,6 +376,10 @@ func (lp *lowp) viaPanels(e *Engine, n, k int, y, x []float32, m int) {
 				if rows < nr {
 					clear(dst)
 				}
+				if lp.dt == Q8 {
+					lp.q8KMajor(dst, nr, j0, rows, k)
+					continue
+				}
 				// Chunk by chunk: the 32 k rows × nr floats being written
 				// (4 KB for nr = 32) stay in L1 while the rows fill them.
 				for c := 0; c < lp.nc; c++ {
@@ -373,7 +401,8 @@ func (lp *lowp) viaPanels(e *Engine, n, k int, y, x []float32, m int) {
 }
 
 // viaF32 dequantises rows j0…j1−1 of W into a float32 scratch (about
-// 512 KB) and computes those columns of y with e.Gemm (x · chunkᵀ).
+// 512 KB) and computes those columns of y with e.Gemm (x · chunkᵀ; for
+// Q8 the chunk is written k-major and multiplied untransposed).
 func (lp *lowp) viaF32(e *Engine, n, k int, y, x []float32, m int) {
 	rows := min(n, max(32, (128<<10)/k))
 	buf := getScratch(rows * k)
@@ -383,6 +412,15 @@ func (lp *lowp) viaF32(e *Engine, n, k int, y, x []float32, m int) {
 		cnt := min(rows, n-j0)
 		w := buf[:cnt*k]
 		per := (cnt + threads - 1) / threads
+		if lp.dt == Q8 { // k-major (k × cnt), the layout's own order
+			runWorkers(threads, cnt, func(t int) {
+				if lo := t * per; lo < cnt {
+					lp.q8KMajor(w[lo:], cnt, j0+lo, min(cnt, lo+per)-lo, k)
+				}
+			})
+			e.Gemm(false, false, m, cnt, k, 1, x, k, w, cnt, 0, y[j0:], n)
+			continue
+		}
 		runWorkers(threads, cnt, func(t int) {
 			for j := t * per; j < min(cnt, (t+1)*per); j++ {
 				lp.row(j0+j, w[j*k:(j+1)*k])
