@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -251,7 +252,7 @@ func readSelfWeight(meta map[string]string, hasJudge bool) (float64, error) {
 		return 0, fmt.Errorf("metadata %q without a judge (%q)", MetaJudgeSelfWeight, MetaJudge)
 	}
 	w, err := strconv.ParseFloat(s, 64)
-	if err != nil || w < 0 || w-w != 0 {
+	if err != nil || w < 0 || math.IsInf(w, 0) || math.IsNaN(w) {
 		return 0, fmt.Errorf("metadata %q = %q: want a finite number ≥ 0", MetaJudgeSelfWeight, s)
 	}
 	return w, nil

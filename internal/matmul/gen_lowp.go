@@ -114,7 +114,7 @@ func kernel(b *bytes.Buffer, dt dtype, mb int) {
 	fmt.Fprintf(b, "\n// func %s(nc int, x *float32, ldx uintptr, w *byte, s *float32, y *float32, ldy uintptr)\n", name)
 	fmt.Fprintf(b, "// %d x row(s) × 4 %s weight rows; codes to float32 by %s.\n", mb, dt.name, dt.comment)
 	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
-	b.WriteString("\tMOVQ nc+0(FP), CX\n\tMOVQ x+8(FP), SI\n\tMOVQ ldx+16(FP), R8\n\tMOVQ w+24(FP), DI\n\tMOVQ s+32(FP), BX\n")
+	b.WriteString("\tMOVQ nc+0(FP), CX\n\tMOVQ x+8(FP), SI\n\tMOVQ ldx+16(FP), R8\n\tMOVQ w+24(FP), DI\n") // s is unused
 	if mb == 4 {
 		b.WriteString("\tLEAQ (SI)(R8*2), R9\n")
 	}
