@@ -7,12 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/tessella-ml/tessella/generator"
 	"github.com/tessella-ml/tessella/generator/local"
@@ -132,8 +134,24 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError("inspect: want exactly one PATH (a weights file or a model directory)")
+	if len(pos) > 1 {
+		return usageError("inspect: want at most one PATH (a weights file, a model directory or a PNG; none: the built-in default model)")
+	}
+	if len(pos) == 0 {
+		data, err := local.DefaultModelBytes()
+		if errors.Is(err, iofs.ErrNotExist) {
+			return errors.New("inspect: this binary has no built-in default model; give a PATH")
+		}
+		if err != nil {
+			return err
+		}
+		f, err := weights.OpenBytes("built-in "+local.DefaultModelFile, data)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		listFile(f, "built-in default model ("+local.DefaultModelFile+")", stdout)
+		return nil
 	}
 	path := pos[0]
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
@@ -198,7 +216,18 @@ func inspectFile(path string, w io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	fmt.Fprintf(w, "%s (%s)\n", path, f.Format())
+	listFile(f, path, w)
+	return nil
+}
+
+// metaValueMax is the longest metadata value listFile prints in full.
+const metaValueMax = 64
+
+// listFile prints a weights file's tensors, its parameter counts per part
+// and its metadata: short values in full (sampling defaults, dtypes), long
+// ones (configs, tokenizer files) by size.
+func listFile(f *weights.File, label string, w io.Writer) {
+	fmt.Fprintf(w, "%s (%s)\n", label, f.Format())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	parts := map[string]int64{}
 	var total int64
@@ -219,10 +248,19 @@ func inspectFile(path string, w io.Writer) error {
 		fmt.Fprintf(w, "  %-24s %14d parameters\n", k, parts[k])
 	}
 	fmt.Fprintf(w, "  %-24s %14d parameters\n", "total", total)
-	if md := f.Metadata(); len(md) > 0 {
-		fmt.Fprintf(w, "  metadata keys: %s\n", strings.Join(slices.Sorted(maps.Keys(md)), ", "))
+	md := f.Metadata()
+	if len(md) == 0 {
+		return
 	}
-	return nil
+	fmt.Fprintf(w, "  metadata:\n")
+	for _, k := range slices.Sorted(maps.Keys(md)) {
+		v := md[k]
+		if utf8.RuneCountInString(v) <= metaValueMax && !strings.ContainsAny(v, "\n\r") {
+			fmt.Fprintf(w, "    %s = %s\n", k, v)
+		} else {
+			fmt.Fprintf(w, "    %s (%d bytes)\n", k, len(v))
+		}
+	}
 }
 
 // partOf groups a tensor name: "layers.3.glu.fc0.weight" → "layers", a

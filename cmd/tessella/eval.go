@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 
 	"github.com/tessella-ml/tessella/eval/shapes64"
@@ -44,10 +45,10 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		threads  = fs.Int("threads", 0, "threads (0: all cores)")
 		dtype    = fs.String("dtype", "", "weights precision in memory: f32, f16, bf16 or q8 (default: as loaded, f32)")
 		quiet    = fs.Bool("quiet", false, "no progress on stderr")
-		temp     = fs.Float64("temperature", 1, "sampling temperature (default: the model's)")
-		topK     = fs.Int("top-k", 0, "top-k (default: the model's)")
+		temp     = fs.Float64("temperature", 0, "sampling temperature, > 0 (default: the model's)")
+		topK     = fs.Int("top-k", 0, "keep the k most likely image tokens; 0 keeps all (default: the model's)")
 		supercon = fs.Float64("supercondition", 0, "supercondition factor (default: the model's)")
-		cands    = fs.Int("candidates", 1, "sample K images per prompt and score the one the engine keeps (see generate --candidates; default: the model's)")
+		cands    = fs.Int("candidates", 0, "sample K images per prompt and score the one the engine keeps (see generate --candidates; default: the model's)")
 		noJudge  = fs.Bool("no-judge", false, "rank candidates by the model's own token probabilities even when the model file has a judge")
 	)
 	fs.Usage = func() {
@@ -74,7 +75,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError("--temperature must be > 0, got %v", *temp)
 	case *topK < 0:
 		return usageError("--top-k must be ≥ 0, got %d", *topK)
-	case *cands < 1 || *cands > local.MaxCandidates:
+	case set["supercondition"] && (math.IsNaN(*supercon) || math.IsInf(*supercon, 0)):
+		return usageError("--supercondition must be a finite number, got %v", *supercon)
+	case set["candidates"] && (*cands < 1 || *cands > local.MaxCandidates):
 		return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
 	}
 	opts := shapes64.EvalOptions{Split: *split, N: *n, Seed: *seed, KeepImages: *sheet != ""}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,11 +39,11 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		quiet    = fs.Bool("quiet", false, "no progress bar")
 		modelArg = fs.String("model", "", "model: mini, mega, a directory, a .safetensors model file, or empty for the embedded default model")
 		seed     = fs.Uint64("seed", 0, "random seed (default: a random seed, printed)")
-		temp     = fs.Float64("temperature", 1, "sampling temperature (> 0; default: the model's, 1 for DALL·E Mini/Mega)")
-		topK     = fs.Int("top-k", 256, "keep the k most likely image tokens (0 keeps all; default: the model's, 256 for DALL·E Mini/Mega)")
-		supercon = fs.Float64("supercondition", 16, "supercondition factor f: logits = uncond·(1−f) + cond·f (default: the model's, 16 for DALL·E Mini/Mega)")
+		temp     = fs.Float64("temperature", 0, "sampling temperature, > 0 (default: the model's; 1 for DALL·E Mini/Mega; tessella inspect shows the built-in model's)")
+		topK     = fs.Int("top-k", 0, "keep the k most likely image tokens; 0 keeps all (default: the model's; 256 for DALL·E Mini/Mega)")
+		supercon = fs.Float64("supercondition", 0, "supercondition factor f: logits = uncond·(1−f) + cond·f (default: the model's; 16 for DALL·E Mini/Mega)")
 		grid     = fs.Int("grid", 1, "G: generate G² images tiled in one PNG")
-		cands    = fs.Int("candidates", 1, "sample K images for each one written and keep the one the model's judge scores highest against the prompt (without a judge: the one whose least likely tokens the model finds least unlikely); up to K× the sampling time; default: the model's, 4 for the built-in model, 1 for DALL·E Mini/Mega")
+		cands    = fs.Int("candidates", 0, "sample K images for each one written and keep the one the model's judge scores highest against the prompt (without a judge: the one whose least likely tokens the model finds least unlikely); up to K× the sampling time (default: the model's; 1 for DALL·E Mini/Mega)")
 		noJudge  = fs.Bool("no-judge", false, "rank candidates by the model's own token probabilities even when the model file has a judge")
 		rng      = fs.String("rng", "go", "go (math/rand/v2) or torch (PyTorch 1.13 CPU sampling, bit for bit)")
 		tokOut   = fs.String("tokens-out", "", "also write the sampled image tokens as JSON to this file")
@@ -85,7 +86,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		switch {
-		case *temp <= 0:
+		case set["temperature"] && !(*temp > 0):
 			return usageError("--temperature must be > 0, got %v", *temp)
 		case *topK < 0:
 			return usageError("--top-k must be ≥ 0, got %d", *topK)
@@ -93,7 +94,9 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return usageError("--grid must be ≥ 1, got %d", *grid)
 		case *grid > local.MaxGrid:
 			return usageError("--grid %d would make %d images; at most %d", *grid, *grid**grid, local.MaxGrid)
-		case *cands < 1 || *cands > local.MaxCandidates:
+		case set["supercondition"] && (math.IsNaN(*supercon) || math.IsInf(*supercon, 0)):
+			return usageError("--supercondition must be a finite number, got %v", *supercon)
+		case set["candidates"] && (*cands < 1 || *cands > local.MaxCandidates):
 			return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
 		case *rng != "go" && *rng != "torch":
 			return usageError("--rng must be go or torch, got %q", *rng)

@@ -3,7 +3,7 @@
 //	tessella generate [flags] PROMPT    text → PNG (local engine or --backend openai)
 //	tessella decode   [flags]           image tokens (JSON) → PNG
 //	tessella tokenize [flags] TEXT      subwords and ids
-//	tessella inspect  PATH              tensors, parameter counts, inferred config
+//	tessella inspect [PATH]            tensors, parameter counts, metadata (none: the built-in model)
 //	tessella trace    [flags] PROMPT    an offline HTML report of one generation
 //	tessella serve    [flags]           OpenAI-compatible HTTP API and web page
 //	tessella convert  --dtype D IN OUT  weights → f32/f16/bf16/q8 safetensors
@@ -47,7 +47,7 @@ Usage:
   tessella generate [flags] PROMPT   write a PNG from a text prompt
   tessella decode [flags]            image tokens (JSON) → PNG
   tessella tokenize [flags] TEXT     show subwords and token ids
-  tessella inspect PATH              list tensors, parameter counts and the inferred config
+  tessella inspect [PATH]            list tensors, parameter counts, metadata (none: the built-in model)
   tessella trace [flags] --out DIR PROMPT   an HTML report of one generation's attention and sampling
   tessella serve [flags]             OpenAI-compatible image API and web page
   tessella eval shapes [flags]       score the default model on the shapes64 data set

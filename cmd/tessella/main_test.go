@@ -172,6 +172,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"generate", "--top-k", "-3", "x"}, 2, "--top-k"},
 		{[]string{"generate", "--rng", "mt", "x"}, 2, "--rng"},
 		{[]string{"generate", "--candidates", "0", "x"}, 2, "--candidates"},
+		{[]string{"generate", "--temperature", "NaN", "x"}, 2, "--temperature"},
+		{[]string{"generate", "--supercondition", "NaN", "x"}, 2, "--supercondition"},
+		{[]string{"eval", "shapes", "--supercondition", "-Inf"}, 2, "--supercondition"},
+		{[]string{"eval", "shapes", "--candidates", "0"}, 2, "--candidates"},
+		{[]string{"inspect", "a", "b"}, 2, "at most one PATH"},
 		{[]string{"generate", "--candidates", "17", "x"}, 2, "--candidates"},
 		{[]string{"generate", "--backend", "openai", "--candidates", "2", "x"}, 2, "--candidates"},
 		{[]string{"generate"}, 2, "PROMPT"},
@@ -285,5 +290,34 @@ func TestFlagsAfterPositional(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "generate", "a red star", "a blue ring", "--model", "tiny-random"); code != 2 || !strings.Contains(stderr, "exactly one PROMPT") {
 		t.Errorf("two prompts: exit %d, %q", code, stderr)
+	}
+}
+
+// inspect without a PATH lists the built-in model, with its sampling
+// defaults as the engine reads them.
+func TestInspectBuiltIn(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "inspect")
+	if !local.DefaultModelEmbedded() {
+		if code != 1 || !strings.Contains(stderr, "no built-in default model") {
+			t.Errorf("inspect without a built-in model: exit %d, %q", code, stderr)
+		}
+		return
+	}
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, stderr)
+	}
+	eng, err := local.Open(local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := eng.Defaults()
+	eng.Close()
+	for _, want := range []string{"built-in default model", "decoder.embed_tokens.weight", "total",
+		"defaults.candidates = " + strconv.Itoa(d.Candidates) + "\n",
+		"defaults.top_k = " + strconv.Itoa(d.TopK) + "\n",
+		"tokenizer.vocab ("} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("inspect output lacks %q", want)
+		}
 	}
 }

@@ -85,6 +85,17 @@ func DefaultModelEmbedded() bool {
 	return err == nil
 }
 
+// DefaultModelBytes returns a copy of the embedded default model's file (a
+// safetensors file with the metadata above), or an error wrapping
+// fs.ErrNotExist when this binary carries none.
+func DefaultModelBytes() ([]byte, error) {
+	data, err := defaultModelFS.ReadFile(DefaultModelFile)
+	if err != nil {
+		return nil, fmt.Errorf("embedded default model %s: %w", DefaultModelFile, err)
+	}
+	return data, nil
+}
+
 // Untrained reports whether the engine is the untrained fallback of the
 // default model (random weights, no trained model embedded): its images
 // are noise, and a CLI should say so.
