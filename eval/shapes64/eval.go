@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/draw"
 	"io"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -69,6 +70,27 @@ func (t Tally) Rate() float64 {
 	return float64(t.Right) / float64(t.Total)
 }
 
+// Interval returns the Wilson score interval of the rate at the normal
+// quantile z (1.96 for 95 %): the range of true rates this sample of
+// Total prompts is consistent with,
+//
+//	(p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n),  p = Right/Total, n = Total,
+//
+// clamped to [0, 1]. It is (0, 1) when Total is 0.
+func (t Tally) Interval(z float64) (lo, hi float64) {
+	if t.Total == 0 {
+		return 0, 1
+	}
+	n, p := float64(t.Total), t.Rate()
+	d := 1 + z*z/n
+	c := (p + z*z/(2*n)) / d
+	h := z * math.Sqrt(p*(1-p)/n+z*z/(4*n*n)) / d
+	return max(c-h, 0), min(c+h, 1)
+}
+
+// z95 is the standard normal quantile of a two-sided 95 % interval.
+const z95 = 1.959963984540054
+
 // Attributes are the report's rows: each attribute a caption can assert,
 // then "all" (every asserted attribute right).
 var Attributes = []string{"background", "count", "kind", "colour", "size", "position", "relation", "all"}
@@ -92,7 +114,10 @@ type Report struct {
 	// results' metadata reports it ("judge" or "self"; empty with one).
 	Ranking string                      `json:"ranking,omitempty"`
 	Scores  map[string]map[string]Tally `json:"scores"`
-	Items   []Item                      `json:"items"`
+	// AllInterval95 is the 95 % Wilson interval (Tally.Interval) of the
+	// fully-right rate over all scenes: how precisely N prompts measure it.
+	AllInterval95 [2]float64 `json:"all_interval_95"`
+	Items         []Item     `json:"items"`
 }
 
 // Accuracy returns Scores[group][attr].Rate() and whether any prompt of
@@ -176,6 +201,7 @@ func Eval(ctx context.Context, gen generator.Generator, opts EvalOptions) (*Repo
 			opts.Progress(i+1, opts.N)
 		}
 	}
+	r.AllInterval95[0], r.AllInterval95[1] = r.Scores[Groups[0]]["all"].Interval(z95)
 	return r, nil
 }
 
@@ -255,6 +281,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, " %.1f %% (%d/%d) |", 100*t.Rate(), t.Right, t.Total)
 		}
 		b.WriteString("\n")
+	}
+	if all := r.Scores[Groups[0]]["all"]; all.Total > 0 {
+		lo, hi := all.Interval(z95)
+		fmt.Fprintf(&b, "\nFully right over all scenes: %.1f %% (%d/%d), 95 %% confidence interval %.1f–%.1f %%"+
+			" (Wilson; the sampling error of %d prompts).\n", 100*all.Rate(), all.Right, all.Total, 100*lo, 100*hi, all.Total)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -210,7 +211,8 @@ func TestReportOutputs(t *testing.T) {
 	}
 	all := r.Scores["all scenes"]["all"]
 	for _, want := range []string{"| kind |", "| **all** (fully right) |", "| attribute | all scenes (12) |",
-		fmt.Sprintf("100.0 %% (%d/%d)", all.Right, all.Total)} {
+		fmt.Sprintf("100.0 %% (%d/%d)", all.Right, all.Total),
+		fmt.Sprintf("Fully right over all scenes: 100.0 %% (%d/%d), 95 %% confidence interval", all.Right, all.Total)} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
@@ -222,6 +224,9 @@ func TestReportOutputs(t *testing.T) {
 	var back Report
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
+	}
+	if lo, hi := all.Interval(z95); back.AllInterval95 != [2]float64{lo, hi} || hi != 1 {
+		t.Errorf("JSON all_interval_95 = %v, want [%v, 1]", back.AllInterval95, lo)
 	}
 	if !reflect.DeepEqual(back.Scores, r.Scores) || len(back.Items) != len(r.Items) || back.Items[3].Caption != r.Items[3].Caption {
 		t.Fatal("JSON round trip changed the report")
@@ -250,6 +255,26 @@ func TestReportOutputs(t *testing.T) {
 	r.Items[1].Image = nil
 	if _, err := r.ContactSheet(); err == nil {
 		t.Error("contact sheet without images accepted")
+	}
+}
+
+// Wilson intervals against values computed from the formula in Python
+// (z = 1.959964).
+func TestTallyInterval(t *testing.T) {
+	for _, c := range []struct {
+		t      Tally
+		lo, hi float64
+	}{
+		{Tally{375, 400}, 0.909366, 0.957311},
+		{Tally{10, 10}, 0.722467, 1},
+		{Tally{0, 10}, 0, 0.277533},
+		{Tally{1, 2}, 0.094531, 0.905469},
+		{Tally{0, 0}, 0, 1},
+	} {
+		lo, hi := c.t.Interval(z95)
+		if math.Abs(lo-c.lo) > 1e-6 || math.Abs(hi-c.hi) > 1e-6 {
+			t.Errorf("%+v: interval [%.6f, %.6f], want [%.6f, %.6f]", c.t, lo, hi, c.lo, c.hi)
+		}
 	}
 }
 
