@@ -3,7 +3,8 @@
     /usr/bin/python3 training/export_default.py --run training/runs/default \\
         [--out training/runs/default/default.safetensors] \\
         [--golden testdata/golden/default_model.safetensors] [--dtype auto|f16|f32] \\
-        [--temperature T --top-k K --supercondition F --candidates C] [--judge RUN/judge.pt [--judge-self-weight W]]
+        [--temperature T --top-k K --supercondition F --candidates C] [--judge RUN/judge.pt [--judge-self-weight W]
+        [--critic RUN/critic.pt --critic-weight C]]
 
 Model file (≤ 20 MB, checked):
   encoder.*   min-dalle encoder tensors (spec §3 names)             from RUN/tf.pt
@@ -11,10 +12,14 @@ Model file (≤ 20 MB, checked):
   vqgan.*     the detokenizer: embedding.weight (the codebook), post_quant_conv.*, decoder.*
               (reference_vqgan / min-dalle names)                      from RUN/vq.pt
   judge.*     with --judge: the candidate-ranking judge (train_judge.py names), fp16
+  critic.*    with --critic: the critic that finds objects cut by the border (train_critic.py names,
+              without its training-only bias), fp16
   metadata    config            the Go model.Config as JSON (vqgan nested, Go field names)
               judge.config      with --judge: the judge's config as JSON
               judge.self_weight with --judge-self-weight: w in the ranking score
                                 log p(prompt | image) + w·(the self-score, model.CandidateScore)
+              critic.config     with --critic: the critic's config as JSON
+              judge.critic_weight with --critic-weight: c, adding c·(the critic's score) to that
               tokenizer.vocab   the bytes of RUN/vocab.json
               tokenizer.merges  the bytes of RUN/merges.txt
               plus provenance: steps, dtypes, the fp16 checks, torch version.
@@ -57,6 +62,14 @@ MAX_BYTES = 20 * 1000 * 1000
 
 def rounded(sd, dtype):
     return {k: v.to(dtype).to(torch.float32) for k, v in sd.items()}
+
+
+def fp16_twins(cls, ck):
+    """A ranking network (cls) from checkpoint ck, in float32 and with its weights rounded to fp16."""
+    m, r = cls(ck["config"]), cls(ck["config"])
+    m.load_state_dict(ck["model"])
+    r.load_state_dict(rounded(m.state_dict(), torch.float16))
+    return m.eval(), r.eval()
 
 
 def tf_check(cfg, enc_sd, dec_sd, text, target):
@@ -109,11 +122,18 @@ def main():
                     help="default defaults.candidates: images sampled per image returned (the engine keeps the one its judge, "
                          "or without one its own token probabilities, ranks first), 1-16")
     ap.add_argument("--judge", help="a train_judge.py checkpoint (RUN/judge.pt): store that judge in the file (judge.*, fp16)")
+    ap.add_argument("--critic", help="a train_critic.py checkpoint (RUN/critic.pt): store that critic in the file (critic.*, fp16)")
+    ap.add_argument("--critic-weight", type=float, default=None,
+                    help="judge.critic_weight: c in the ranking score judge + w·self-score + c·critic score (≥ 0)")
     ap.add_argument("--judge-self-weight", type=float, default=None,
                     help="judge.self_weight: w in the ranking score log p(prompt | image) + w·self-score (≥ 0)")
     args = ap.parse_args()
     if args.judge_self_weight is not None and (not args.judge or not 0 <= args.judge_self_weight < float("inf")):
         ap.error("--judge-self-weight needs --judge and a finite value ≥ 0")
+    if args.critic and not args.judge:
+        ap.error("--critic needs --judge (its score joins the judge's)")
+    if args.critic_weight is not None and (not args.critic or not 0 <= args.critic_weight < float("inf")):
+        ap.error("--critic-weight needs --critic and a finite value ≥ 0")
     if args.candidates is not None and not 1 <= args.candidates <= 16:
         ap.error("--candidates must be between 1 and 16")
     out = args.out or os.path.join(args.run, "default.safetensors")
@@ -176,12 +196,7 @@ def main():
         jck = dm.load_ckpt(args.judge)
         if jck is None:
             sys.exit("no judge checkpoint at %s" % args.judge)
-        jm = train_judge.Judge(jck["config"])
-        jm.load_state_dict(jck["model"])
-        jm.eval()
-        jr = train_judge.Judge(jck["config"])
-        jr.load_state_dict(rounded(jm.state_dict(), torch.float16))
-        jr.eval()
+        jm, jr = fp16_twins(train_judge.Judge, jck)
         jimg = dm.to_input(himgs[:16], "cpu")
         jtext = torch.tensor([tok.row(shapes64.caption(s, random.Random(9))[0], jck["config"]["text_len"])
                               for s in hscenes[:16]])
@@ -193,6 +208,22 @@ def main():
                       "fp16_check.judge": json.dumps(jc)}
         if args.judge_self_weight is not None:
             judge_meta["judge.self_weight"] = repr(args.judge_self_weight)
+    if args.critic:
+        # the critic (train_critic.py), stored in fp16; its training-only bias is dropped
+        import train_critic
+        cck = dm.load_ckpt(args.critic)
+        if cck is None:
+            sys.exit("no critic checkpoint at %s" % args.critic)
+        cm, cr = fp16_twins(train_critic.Critic, cck)
+        cimg = dm.to_input(himgs[:16], "cpu")
+        a, b = cm(cimg), cr(cimg)
+        cc = {"max_abs_delta_score": (a - b).abs().max().item(), "max_abs_score": a.abs().max().item()}
+        print("fp16 check, critic:", cc)
+        tensors.update({"critic." + k: v.detach().to(torch.float16) for k, v in cm.exported().items()})
+        judge_meta.update({"critic.config": json.dumps(cck["config"], sort_keys=True), "critic_step": str(cck["step"]),
+                           "fp16_check.critic": json.dumps(cc)})
+        if args.critic_weight is not None:
+            judge_meta["judge.critic_weight"] = repr(args.critic_weight)
     go_cfg = dm.go_config(cfg, vq_cfg)
     meta = {"config": json.dumps(go_cfg), "tokenizer.vocab": vocab_text, "tokenizer.merges": merges_text,
             "generator": "training/export_default.py", "torch": torch.__version__,

@@ -16,7 +16,8 @@
 #    defaults the second run's sweep chose (supercondition 1.25, top-k 8, temperature 1), best of
 #    6 candidates, and, with JUDGE set, the judge that ranks them (train_judge.py, CPU, 45 min;
 #    it needs only the VQ and the CPU pool, so it can train before or while this runs) with
-#    0.1 × the self-score added to its score (SELF_WEIGHT).
+#    0.1 × the self-score added to its score (SELF_WEIGHT), and, with CRITIC set as well, the
+#    critic (train_critic.py, CPU, about 18 min) with 0.1 × its score added (CRITIC_WEIGHT).
 # The number of steps follows from the measured speed, so another GPU trains for the same time,
 # not the same steps, and the result is the same recipe, not the same bits.
 set -euo pipefail
@@ -33,6 +34,8 @@ TEMPERATURE="${TEMPERATURE:-1.0}"
 CANDIDATES="${CANDIDATES:-6}"                # defaults.candidates (best of K)
 JUDGE="${JUDGE:-}"                           # a train_judge.py checkpoint to embed (the shipped one: training/runs/judge/judge.pt)
 SELF_WEIGHT="${SELF_WEIGHT:-0.1}"            # with JUDGE: judge.self_weight (the judge's score + w·self-score)
+CRITIC="${CRITIC:-}"                         # with JUDGE: a train_critic.py checkpoint to embed (the shipped one: training/runs/critic/critic.pt)
+CRITIC_WEIGHT="${CRITIC_WEIGHT:-0.1}"        # with CRITIC: judge.critic_weight (+ c·critic score)
 GOLDEN="${GOLDEN:-$HERE/../testdata/golden/default_model.safetensors}"
 SECONDS1="${SECONDS1:-555}"                  # run 1's budget
 SECONDS2="${SECONDS2:-212}"                  # run 2's budget
@@ -69,5 +72,6 @@ stage "import + export -> $RUN/final/default.safetensors, goldens -> $GOLDEN"
 "$PY" "$HERE/import_gpu_run.py" --from "$OUT2" --run "$RUN/final" --pool-from "$RUN/start" --continues "$RUN/r1"
 "$PY" "$HERE/export_default.py" --run "$RUN/final" --out "$RUN/final/default.safetensors" --golden "$GOLDEN" \
     --supercondition "$SUPERCONDITION" --top-k "$TOP_K" --temperature "$TEMPERATURE" --candidates "$CANDIDATES" \
-    ${JUDGE:+--judge "$JUDGE" --judge-self-weight "$SELF_WEIGHT"}
+    ${JUDGE:+--judge "$JUDGE" --judge-self-weight "$SELF_WEIGHT"} \
+    ${CRITIC:+--critic "$CRITIC" --critic-weight "$CRITIC_WEIGHT"}
 stage "done: cp $RUN/final/default.safetensors generator/local/defaultmodel/ to embed it"

@@ -67,6 +67,14 @@ const (
 	// MetaJudgeSelfWeight (decimal, finite, ≥ 0; absent: 0) is w in the
 	// judge's ranking score, log p(prompt | image) + w·model.CandidateScore.
 	MetaJudgeSelfWeight = "judge.self_weight"
+	// MetaCritic is judge.CriticConfig as JSON; when present (only beside
+	// a judge), the file holds a critic (tensors "critic.*") whose score
+	// joins the judge's ranking score.
+	MetaCritic = "critic.config"
+	// MetaJudgeCriticWeight (decimal, finite, ≥ 0; absent: 0) is c in the
+	// ranking score log p(prompt | image) + w·model.CandidateScore +
+	// c·critic score; it needs a critic.
+	MetaJudgeCriticWeight = "judge.critic_weight"
 )
 
 // The parts of a default-model file, by tensor-name prefix; each holds
@@ -76,6 +84,7 @@ const (
 	prefixDecoder = "decoder."
 	prefixVQGAN   = "vqgan."
 	prefixJudge   = "judge."
+	prefixCritic  = "critic."
 )
 
 // DefaultModelEmbedded reports whether this binary carries a trained
@@ -244,27 +253,46 @@ func (e *Engine) openDefaultBytes(name string, data []byte) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	selfWeight, err := readSelfWeight(meta, jd != nil)
+	var cr *judge.Critic
+	if cs, ok := meta[MetaCritic]; ok {
+		if jd == nil {
+			return fmt.Errorf("%s: metadata %q without a judge (%q)", name, MetaCritic, MetaJudge)
+		}
+		var cc judge.CriticConfig
+		if err := json.Unmarshal([]byte(cs), &cc); err != nil {
+			return fmt.Errorf("%s: metadata %q: %w", name, MetaCritic, err)
+		}
+		if cr, err = judge.NewCritic(cc, f.Sub(prefixCritic)); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	selfWeight, err := readWeight(meta, MetaJudgeSelfWeight, jd != nil, fmt.Sprintf("a judge (%q)", MetaJudge))
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	e.name, e.model, e.tok, e.defaults, e.judge, e.judgeSelf = "default", m, tok, d, jd, selfWeight
+	criticWeight, err := readWeight(meta, MetaJudgeCriticWeight, cr != nil, fmt.Sprintf("a critic (%q)", MetaCritic))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	e.name, e.model, e.tok, e.defaults = "default", m, tok, d
+	e.judge, e.judgeSelf, e.critic, e.judgeCritic = jd, selfWeight, cr, criticWeight
 	return nil
 }
 
-// readSelfWeight reads MetaJudgeSelfWeight (0 when absent); it is an
-// error in a file without a judge.
-func readSelfWeight(meta map[string]string, hasJudge bool) (float64, error) {
-	s, ok := meta[MetaJudgeSelfWeight]
+// readWeight reads the ranking weight in metadata key (0 when absent); it
+// is an error when the part it weighs (described by needs) is absent (has
+// false).
+func readWeight(meta map[string]string, key string, has bool, needs string) (float64, error) {
+	s, ok := meta[key]
 	if !ok {
 		return 0, nil
 	}
-	if !hasJudge {
-		return 0, fmt.Errorf("metadata %q without a judge (%q)", MetaJudgeSelfWeight, MetaJudge)
+	if !has {
+		return 0, fmt.Errorf("metadata %q without %s", key, needs)
 	}
 	w, err := strconv.ParseFloat(s, 64)
 	if err != nil || w < 0 || math.IsInf(w, 0) || math.IsNaN(w) {
-		return 0, fmt.Errorf("metadata %q = %q: want a finite number ≥ 0", MetaJudgeSelfWeight, s)
+		return 0, fmt.Errorf("metadata %q = %q: want a finite number ≥ 0", key, s)
 	}
 	return w, nil
 }

@@ -219,6 +219,8 @@ func TestOpenDefaultBytesErrors(t *testing.T) {
 		{"bad candidates", map[string]string{MetaCandidates: "17"}, MetaCandidates},
 		{"bad supercondition", map[string]string{MetaSupercondition: "NaN"}, MetaSupercondition},
 		{"self weight without a judge", map[string]string{MetaJudgeSelfWeight: "0.1"}, "without a judge"},
+		{"critic without a judge", map[string]string{MetaCritic: `{"channels":[4,4,4,4]}`}, "without a judge"},
+		{"critic weight without a critic", map[string]string{MetaJudgeCriticWeight: "0.1"}, "without a critic"},
 	} {
 		_, err := OpenDefaultBytes("broken.safetensors", tinyDefault(t, weights.F16, c.extra), Options{})
 		if err == nil || !strings.Contains(err.Error(), "broken.safetensors") || !strings.Contains(err.Error(), c.want) {
@@ -242,32 +244,37 @@ func TestOpenDefaultBytesErrors(t *testing.T) {
 	}
 }
 
-func TestReadSelfWeight(t *testing.T) {
+func TestReadWeight(t *testing.T) {
 	for _, c := range []struct {
-		meta     map[string]string
-		hasJudge bool
-		want     float64
-		err      string
+		meta map[string]string
+		key  string
+		has  bool
+		want float64
+		err  string
 	}{
-		{nil, true, 0, ""},
-		{nil, false, 0, ""},
-		{map[string]string{MetaJudgeSelfWeight: "0.1"}, true, 0.1, ""},
-		{map[string]string{MetaJudgeSelfWeight: "0"}, true, 0, ""},
-		{map[string]string{MetaJudgeSelfWeight: "0.1"}, false, 0, "without a judge"},
-		{map[string]string{MetaJudgeSelfWeight: "-1"}, true, 0, "≥ 0"},
-		{map[string]string{MetaJudgeSelfWeight: "Inf"}, true, 0, "finite"},
-		{map[string]string{MetaJudgeSelfWeight: "NaN"}, true, 0, "finite"},
-		{map[string]string{MetaJudgeSelfWeight: "x"}, true, 0, MetaJudgeSelfWeight},
+		{nil, MetaJudgeSelfWeight, true, 0, ""},
+		{nil, MetaJudgeSelfWeight, false, 0, ""},
+		{map[string]string{MetaJudgeSelfWeight: "0.1"}, MetaJudgeSelfWeight, true, 0.1, ""},
+		{map[string]string{MetaJudgeSelfWeight: "0"}, MetaJudgeSelfWeight, true, 0, ""},
+		{map[string]string{MetaJudgeSelfWeight: "0.1"}, MetaJudgeSelfWeight, false, 0, "without"},
+		{map[string]string{MetaJudgeSelfWeight: "-1"}, MetaJudgeSelfWeight, true, 0, "≥ 0"},
+		{map[string]string{MetaJudgeSelfWeight: "Inf"}, MetaJudgeSelfWeight, true, 0, "finite"},
+		{map[string]string{MetaJudgeSelfWeight: "NaN"}, MetaJudgeSelfWeight, true, 0, "finite"},
+		{map[string]string{MetaJudgeSelfWeight: "x"}, MetaJudgeSelfWeight, true, 0, MetaJudgeSelfWeight},
+		{map[string]string{MetaJudgeCriticWeight: "0.25"}, MetaJudgeCriticWeight, true, 0.25, ""},
+		{map[string]string{MetaJudgeCriticWeight: "0.25"}, MetaJudgeCriticWeight, false, 0, "without a critic"},
+		{map[string]string{MetaJudgeCriticWeight: "-0.5"}, MetaJudgeCriticWeight, true, 0, "≥ 0"},
+		{map[string]string{MetaJudgeSelfWeight: "0.1"}, MetaJudgeCriticWeight, true, 0, ""},
 	} {
-		w, err := readSelfWeight(c.meta, c.hasJudge)
+		w, err := readWeight(c.meta, c.key, c.has, "a critic")
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("%v (judge %v): err %v, want one saying %q", c.meta, c.hasJudge, err, c.err)
+				t.Errorf("%v %s (present %v): err %v, want one saying %q", c.meta, c.key, c.has, err, c.err)
 			}
 			continue
 		}
 		if err != nil || w != c.want {
-			t.Errorf("%v (judge %v): %v, %v; want %v", c.meta, c.hasJudge, w, err, c.want)
+			t.Errorf("%v %s (present %v): %v, %v; want %v", c.meta, c.key, c.has, w, err, c.want)
 		}
 	}
 }

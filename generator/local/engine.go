@@ -59,17 +59,19 @@ type Defaults struct {
 // networks keep per-model work buffers, and one generation already uses
 // every core.
 type Engine struct {
-	name      string
-	model     *model.Model
-	tok       *tokenizer.Tokenizer
-	defaults  Defaults
-	closers   []io.Closer
-	threads   int
-	modelOpts model.Options // load options from Options.DType (dtype.go)
-	judge     *judge.Judge  // ranks candidates when the model file carries one
-	judgeSelf float64       // w in the judge's score log p(prompt | image) + w·CandidateScore
-	noJudge   bool          // Options.NoJudge
-	mu        sync.Mutex
+	name        string
+	model       *model.Model
+	tok         *tokenizer.Tokenizer
+	defaults    Defaults
+	closers     []io.Closer
+	threads     int
+	modelOpts   model.Options // load options from Options.DType (dtype.go)
+	judge       *judge.Judge  // ranks candidates when the model file carries one
+	judgeSelf   float64       // w in the judge's score log p(prompt | image) + w·CandidateScore (+ c·critic)
+	critic      *judge.Critic // nil: none; only beside a judge
+	judgeCritic float64       // c in that score
+	noJudge     bool          // Options.NoJudge
+	mu          sync.Mutex
 }
 
 // Open loads the model opts name.
@@ -421,7 +423,8 @@ func pickCandidates(scores []float64, n, k int) []int {
 // carries one, not disabled by Options.NoJudge) and a prompt that has
 // words (more tokens than BOS and EOS), each candidate is decoded and scored by the judge against the
 // prompt's token row cond, plus the file's judge.self_weight times
-// model.CandidateScore (ranking "judge"; the decoded images are
+// model.CandidateScore and, with a critic, judge.critic_weight times the
+// critic's score of the image (ranking "judge"; the decoded images are
 // returned, by row, and judged is called after each); otherwise the score
 // is model.CandidateScore of the row's log-probabilities (ranking "self").
 func (e *Engine) rankCandidates(ctx context.Context, cond []int, words bool, rows [][]int, lp []model.TokenLogProbs, judged func(done int)) ([]float64, []*image.RGBA, string, error) {
@@ -451,6 +454,13 @@ func (e *Engine) rankCandidates(ctx context.Context, cond []int, words bool, row
 			return nil, nil, "", err
 		}
 		scores[r] = s + e.judgeSelf*model.CandidateScore(lp[r])
+		if e.critic != nil && e.judgeCritic != 0 {
+			c, err := e.critic.Score(img)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			scores[r] += e.judgeCritic * c
+		}
 		judged(r + 1)
 	}
 	return scores, imgs, "judge", nil

@@ -300,6 +300,93 @@ func TestPickCandidates(t *testing.T) {
 	}
 }
 
+// candidateScores samples n·k candidates for prompt as Generate does (seed
+// seed, the model's sampling defaults) and scores each: its judge score
+// against the prompt and its critic score (0 without a critic).
+func candidateScores(t *testing.T, eng *Engine, prompt string, seed uint64, k, n int) (rows [][]int, lp []model.TokenLogProbs, judged, criticised []float64) {
+	t.Helper()
+	uncond, cond := tokenizer.TextRows(eng.tok.Tokenize(prompt), eng.model.Config.TextLen)
+	opts := model.SampleOptions{Temperature: float32(eng.defaults.Temperature), TopK: eng.defaults.TopK,
+		Supercondition: float32(eng.defaults.Supercondition)}
+	rows, lp, err := eng.model.GenerateTokensScored(context.Background(), [][]int{uncond, cond}, n*k, opts, model.NewGoRNG(seed), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	judged = make([]float64, len(rows))
+	criticised = make([]float64, len(rows))
+	for r, row := range rows {
+		img, err := eng.model.Image(row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem, err := eng.judge.ImageMemory(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if judged[r], err = eng.judge.Score(cond, mem); err != nil {
+			t.Fatal(err)
+		}
+		if eng.critic != nil {
+			if criticised[r], err = eng.critic.Score(img); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return rows, lp, judged, criticised
+}
+
+// argmaxOf returns the row among o·k … o·k+k−1 with the largest score
+// (the first on ties).
+func argmaxOf(o, k int, score func(r int) float64) int {
+	best := o * k
+	for r := best + 1; r < (o+1)*k; r++ {
+		if score(r) > score(best) {
+			best = r
+		}
+	}
+	return best
+}
+
+// TestCriticRanking: the embedded model's critic changes some picks, and
+// where it does the engine returns the candidate whose score includes
+// judge.critic_weight × the critic's score. Seeds are tried in order
+// until one has a pick the critic changes (count scenes, where objects
+// cut by the border are common); none within 24 fails.
+func TestCriticRanking(t *testing.T) {
+	if !DefaultModelEmbedded() {
+		t.Skip("no trained default model embedded")
+	}
+	eng, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if eng.critic == nil || eng.judgeCritic == 0 {
+		t.Fatal("the embedded default model carries no critic with a weight")
+	}
+	const prompt, k = "four small red crosses on a gray background", 6
+	for seed := uint64(1); seed <= 24; seed++ {
+		rows, lp, judged, criticised := candidateScores(t, eng, prompt, seed, k, 1)
+		without := func(r int) float64 { return judged[r] + eng.judgeSelf*model.CandidateScore(lp[r]) }
+		with := func(r int) float64 { return without(r) + eng.judgeCritic*criticised[r] }
+		best := argmaxOf(0, k, with)
+		if best == argmaxOf(0, k, without) {
+			continue
+		}
+		s := seed
+		res, err := eng.Generate(context.Background(), &generator.Request{Prompt: prompt, Seed: &s, Candidates: k, Scale: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(res.Tokens[0], rows[best]) {
+			t.Errorf("seed %d: not candidate %d, the first with the critic's score (critic scores %v)", seed, best, criticised)
+		}
+		t.Logf("seed %d: the critic moves the pick to candidate %d (critic scores %v)", seed, best, criticised)
+		return
+	}
+	t.Error("in 24 seeds the critic never changed a pick")
+}
+
 // TestJudgeRanking: with the embedded default model (its file carries a
 // judge) each returned image is the candidate the judge scores highest
 // against the prompt (plus judge.self_weight times the self-score),
@@ -319,40 +406,11 @@ func TestJudgeRanking(t *testing.T) {
 		t.Fatal("the embedded default model carries no judge")
 	}
 	ctx := context.Background()
-	cfg := eng.model.Config
 	const prompt, seed, k = "two small green stars on black", 5, 4
-	uncond, cond := tokenizer.TextRows(eng.tok.Tokenize(prompt), cfg.TextLen)
-	opts := model.SampleOptions{Temperature: float32(eng.defaults.Temperature), TopK: eng.defaults.TopK,
-		Supercondition: float32(eng.defaults.Supercondition)}
-	rows, lp, err := eng.model.GenerateTokensScored(ctx, [][]int{uncond, cond}, 2*k, opts, model.NewGoRNG(seed), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	judged := make([]float64, len(rows))
-	for r, row := range rows {
-		img, err := eng.model.Image(row)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mem, err := eng.judge.ImageMemory(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if judged[r], err = eng.judge.Score(cond, mem); err != nil {
-			t.Fatal(err)
-		}
-	}
-	argmax := func(o int, score func(r int) float64) int {
-		best := o * k
-		for r := best + 1; r < (o+1)*k; r++ {
-			if score(r) > score(best) {
-				best = r
-			}
-		}
-		return best
-	}
+	rows, lp, judged, criticised := candidateScores(t, eng, prompt, seed, k, 2)
+	argmax := func(o int, score func(r int) float64) int { return argmaxOf(o, k, score) }
 	bySelf := func(r int) float64 { return model.CandidateScore(lp[r]) }
-	byJudge := func(r int) float64 { return judged[r] + eng.judgeSelf*bySelf(r) }
+	byJudge := func(r int) float64 { return judged[r] + eng.judgeSelf*bySelf(r) + eng.judgeCritic*criticised[r] }
 	s := uint64(seed)
 	res, err := eng.Generate(ctx, &generator.Request{Prompt: prompt, Seed: &s, N: 2, Candidates: k, Scale: 1})
 	if err != nil {

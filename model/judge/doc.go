@@ -47,4 +47,22 @@
 // Tensor names in a model file carry the prefix "judge." (the default-model
 // file holds the judge beside the encoder, decoder and VQGAN), and the
 // config is the JSON in the metadata key "judge.config".
+//
+// # Critic
+//
+// Critic is a second, smaller ranking network that looks at the image
+// alone: it scores how free the image is of an object cut by the image
+// border, the commonest flaw of the kept images the judge gets wrong (in
+// shapes64 every object lies inside the frame). It is trained on renders —
+// whole scenes against the same scenes with one object moved across an
+// edge, both through the VQ autoencoder — by training/train_critic.py, and
+// never sees a model's candidates or the evaluation's scorer:
+//
+//	h  = the judge's stem (its own weights): conv0…conv3 as above   (C3, 8, 8)
+//	f_p = head·h_p + head_b + pos_p                  (64)  head (1, C3, 1, 1), pos (1, 1, 8, 8)
+//	score = −log Σ_p exp(f_p)                        in float64; larger is better
+//
+// Its tensors carry the prefix "critic." and its config is the JSON in
+// "critic.config". The engine adds judge.critic_weight × score to the
+// judge's ranking score.
 package judge

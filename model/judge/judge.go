@@ -177,30 +177,11 @@ func (j *Judge) ImageMemory(img *image.RGBA) (*Memory, error) {
 
 // imageTokens runs the conv stem and the projection: m (64, W).
 func (j *Judge) imageTokens(img *image.RGBA) ([]float32, error) {
-	if img == nil || img.Rect.Dx() != Size || img.Rect.Dy() != Size {
-		return nil, fmt.Errorf("judge: want a %d×%d image", Size, Size)
+	x, err := pixels(img)
+	if err != nil {
+		return nil, fmt.Errorf("judge: %w", err)
 	}
-	x := make([]float32, 3*Size*Size) // (3, 64, 64)
-	for y := 0; y < Size; y++ {
-		row := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):]
-		for px := 0; px < Size; px++ {
-			for c := 0; c < 3; c++ {
-				x[c*Size*Size+y*Size+px] = float32(row[4*px+c]) / 255
-			}
-		}
-	}
-	side := Size
-	for i := range j.convs {
-		c := &j.convs[i]
-		x = c.forward(x, side)
-		for t := range x {
-			x[t] = gelu(x[t])
-		}
-		if i < len(j.convs)-1 {
-			x = pool2(x, c.out, side)
-			side /= 2
-		}
-	}
+	x = stem(j.convs[:], x)
 	// x is (C3, 8, 8): token p's feature vector is column p.
 	c3, w := j.cfg.Channels[3], j.cfg.Width
 	t := make([]float32, grid*grid*c3) // (64, C3)
@@ -216,6 +197,42 @@ func (j *Judge) imageTokens(img *image.RGBA) ([]float32, error) {
 	}
 	j.lnImg.forward(m, m)
 	return m, nil
+}
+
+// pixels returns a Size×Size image's RGB channels (alpha ignored) as
+// (3, Size, Size) values in [0, 1].
+func pixels(img *image.RGBA) ([]float32, error) {
+	if img == nil || img.Rect.Dx() != Size || img.Rect.Dy() != Size {
+		return nil, fmt.Errorf("want a %d×%d image", Size, Size)
+	}
+	x := make([]float32, 3*Size*Size) // (3, 64, 64)
+	for y := 0; y < Size; y++ {
+		row := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):]
+		for px := 0; px < Size; px++ {
+			for c := 0; c < 3; c++ {
+				x[c*Size*Size+y*Size+px] = float32(row[4*px+c]) / 255
+			}
+		}
+	}
+	return x, nil
+}
+
+// stem runs the four convolutions on x (3, Size, Size), each followed by
+// GELU and the first three by 2×2 mean pooling: (C3, 8, 8).
+func stem(convs []conv, x []float32) []float32 {
+	side := Size
+	for i := range convs {
+		c := &convs[i]
+		x = c.forward(x, side)
+		for t := range x {
+			x[t] = gelu(x[t])
+		}
+		if i < len(convs)-1 {
+			x = pool2(x, c.out, side)
+			side /= 2
+		}
+	}
+	return x
 }
 
 // Score returns how well an encoded image explains a caption: the sum,

@@ -22,17 +22,25 @@ const (
 	goldenFile = "../../testdata/golden/judge.safetensors"
 )
 
-func openJudge(t *testing.T) *Judge {
+// openModel opens the embedded model file (closed when the test ends) and
+// decodes its metadata key's JSON into cfg.
+func openModel(t *testing.T, key string, cfg any) *weights.File {
 	t.Helper()
 	f, err := weights.Open(modelFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	var cfg Config
-	if err := json.Unmarshal([]byte(f.Metadata()["judge.config"]), &cfg); err != nil {
-		t.Fatalf("%s: judge.config: %v", modelFile, err)
+	if err := json.Unmarshal([]byte(f.Metadata()[key]), cfg); err != nil {
+		t.Fatalf("%s: %s: %v", modelFile, key, err)
 	}
+	return f
+}
+
+func openJudge(t *testing.T) *Judge {
+	t.Helper()
+	var cfg Config
+	f := openModel(t, "judge.config", &cfg)
 	j, err := New(cfg, f.Sub("judge."))
 	if err != nil {
 		t.Fatal(err)
