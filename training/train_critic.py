@@ -51,6 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import default_model as dm  # noqa: E402
 import shapes64  # noqa: E402
+from train_judge import reconstructions  # noqa: E402  (VQ encode, quantise, decode)
 
 CRITIC_CONFIG = {"channels": [16, 32, 64, 128]}
 VAL_FROM = 18000  # pool scenes from here on are held out
@@ -110,14 +111,6 @@ def load_vq(path):
     return ae
 
 
-def reconstruct(ae, imgs, batch=200):
-    out = np.empty_like(imgs)
-    with torch.no_grad():
-        for s in range(0, len(imgs), batch):
-            out[s:s + batch] = dm.to_uint8(ae.decode(ae.encode(dm.to_input(imgs[s:s + batch], "cpu"))))
-    return out
-
-
 def load_data(args, log):
     """(whole, cut, cut_index): VQ reconstructions of the pool and of the cut scenes, cached in RUN."""
     path = os.path.join(args.run, "data.npz")
@@ -130,7 +123,7 @@ def load_data(args, log):
     t0 = time.time()
     raw = np.stack([dm.render_fast(scenes[i]["background"], cut(scenes[i], rng)) for i in idx])
     ae = load_vq(args.vq)
-    whole, cuts = reconstruct(ae, imgs), reconstruct(ae, raw)
+    whole, cuts = reconstructions(ae, imgs), reconstructions(ae, raw)
     log("rendered %d cut scenes, reconstructed them and %d whole ones in %.0f s" % (len(raw), len(imgs), time.time() - t0))
     np.savez(path + ".tmp.npz", whole=whole, cut=cuts, idx=idx)
     os.replace(path + ".tmp.npz", path)

@@ -114,10 +114,7 @@ type Report struct {
 	// results' metadata reports it ("judge" or "self"; empty with one).
 	Ranking string                      `json:"ranking,omitempty"`
 	Scores  map[string]map[string]Tally `json:"scores"`
-	// AllInterval95 is the 95 % Wilson interval (Tally.Interval) of the
-	// fully-right rate over all scenes: how precisely N prompts measure it.
-	AllInterval95 [2]float64 `json:"all_interval_95"`
-	Items         []Item     `json:"items"`
+	Items   []Item                      `json:"items"`
 }
 
 // Accuracy returns Scores[group][attr].Rate() and whether any prompt of
@@ -201,7 +198,6 @@ func Eval(ctx context.Context, gen generator.Generator, opts EvalOptions) (*Repo
 			opts.Progress(i+1, opts.N)
 		}
 	}
-	r.AllInterval95[0], r.AllInterval95[1] = r.Scores[Groups[0]]["all"].Interval(z95)
 	return r, nil
 }
 
@@ -291,11 +287,19 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
-// WriteJSON writes the report (without images) as indented JSON.
+// WriteJSON writes the report (without images) as indented JSON, with
+// "all_interval_95": the 95 % Wilson interval (Tally.Interval) of the
+// fully-right rate over all scenes, how precisely N prompts measure it.
 func (r *Report) WriteJSON(w io.Writer) error {
+	var out struct {
+		*Report
+		AllInterval95 [2]float64 `json:"all_interval_95"`
+	}
+	out.Report = r
+	out.AllInterval95[0], out.AllInterval95[1] = r.Scores[Groups[0]]["all"].Interval(z95)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", " ")
-	return enc.Encode(r)
+	return enc.Encode(out)
 }
 
 // Contact-sheet layout: each cell is the image enlarged ×sheetZoom in a

@@ -225,8 +225,14 @@ func TestReportOutputs(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if lo, hi := all.Interval(z95); back.AllInterval95 != [2]float64{lo, hi} || hi != 1 {
-		t.Errorf("JSON all_interval_95 = %v, want [%v, 1]", back.AllInterval95, lo)
+	var ci struct {
+		AllInterval95 [2]float64 `json:"all_interval_95"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &ci); err != nil {
+		t.Fatal(err)
+	}
+	if lo, hi := all.Interval(z95); ci.AllInterval95 != [2]float64{lo, hi} || hi != 1 {
+		t.Errorf("JSON all_interval_95 = %v, want [%v, 1]", ci.AllInterval95, lo)
 	}
 	if !reflect.DeepEqual(back.Scores, r.Scores) || len(back.Items) != len(r.Items) || back.Items[3].Caption != r.Items[3].Caption {
 		t.Fatal("JSON round trip changed the report")

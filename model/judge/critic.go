@@ -15,17 +15,7 @@ type CriticConfig struct {
 }
 
 // Validate reports a config the forward pass cannot run.
-func (c CriticConfig) Validate() error {
-	if len(c.Channels) != 4 {
-		return fmt.Errorf("critic config: %d conv channel counts, want 4", len(c.Channels))
-	}
-	for _, ch := range c.Channels {
-		if ch <= 0 {
-			return fmt.Errorf("critic config: conv channels %v must be positive", c.Channels)
-		}
-	}
-	return nil
-}
+func (c CriticConfig) Validate() error { return validChannels("critic config", c.Channels) }
 
 // Critic is a loaded critic network (see the package documentation). Its
 // methods may be called from one goroutine at a time.
@@ -44,14 +34,7 @@ func NewCritic(cfg CriticConfig, src Source) (*Critic, error) {
 		return nil, err
 	}
 	ld := &loader{load.Reader{Src: src, Part: "critic"}}
-	c := &Critic{cfg: cfg}
-	in := 3
-	for i := range c.convs {
-		name := fmt.Sprintf("convs.%d", i)
-		c.convs[i] = conv{w: ld.Tensor(name+".weight", cfg.Channels[i], in, 3, 3), b: ld.Tensor(name+".bias", cfg.Channels[i]),
-			in: in, out: cfg.Channels[i], name: name}
-		in = cfg.Channels[i]
-	}
+	c := &Critic{cfg: cfg, convs: ld.stem(cfg.Channels)}
 	c.head = ld.Tensor("head.weight", 1, cfg.Channels[3], 1, 1)
 	hb := ld.Tensor("head.bias", 1)
 	c.pos = ld.Tensor("pos", 1, 1, grid, grid)

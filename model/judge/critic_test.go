@@ -1,11 +1,8 @@
 package judge
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"image"
 	"math"
-	"os"
 	"strings"
 	"testing"
 
@@ -33,33 +30,14 @@ func openCritic(t *testing.T) *Critic {
 // within 1e-4 + 1e-4·|want|; PyTorch scores the cut scenes below the whole
 // ones, and so must the engine.
 func TestCriticGolden(t *testing.T) {
-	data, err := os.ReadFile(modelFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	g, err := weights.Open(criticGoldenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if want := g.Metadata()["model_sha256"]; want != hex.EncodeToString(sum[:]) {
-		t.Fatalf("%s was computed from another model file (sha256 %s, the embedded one is %s): rerun training/train_critic.py --goldens",
-			criticGoldenFile, want, hex.EncodeToString(sum[:]))
-	}
+	g := openGolden(t, criticGoldenFile, "training/train_critic.py")
 	c := openCritic(t)
 	_, imgs, ishape := tensor(t, g, "images")
 	flaws, _, _ := tensor(t, g, "flaws")
 	scores, _, _ := tensor(t, g, "scores")
 	got := make([]float64, ishape[0])
 	for i := range got {
-		img := image.NewRGBA(image.Rect(0, 0, Size, Size))
-		for p := 0; p < Size*Size; p++ {
-			for ch := 0; ch < 3; ch++ {
-				img.Pix[4*p+ch] = byte(imgs[(i*Size*Size+p)*3+ch])
-			}
-			img.Pix[4*p+3] = 255
-		}
+		img := goldenImage(imgs, i)
 		f, err := c.Flaws(img)
 		if err != nil {
 			t.Fatal(err)

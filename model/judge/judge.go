@@ -41,14 +41,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("judge config: width %d must be a positive multiple of heads %d", c.Width, c.Heads)
 	case c.Layers <= 0 || c.MLP <= 0:
 		return fmt.Errorf("judge config: layers %d and mlp %d must be positive", c.Layers, c.MLP)
-	case len(c.Channels) != 4:
-		return fmt.Errorf("judge config: %d conv channel counts, want 4", len(c.Channels))
 	case !(c.LayerNormEps > 0):
 		return fmt.Errorf("judge config: layer_norm_eps %v must be positive", c.LayerNormEps)
 	}
-	for _, ch := range c.Channels {
-		if ch <= 0 {
-			return fmt.Errorf("judge config: conv channels %v must be positive", c.Channels)
+	return validChannels("judge config", c.Channels)
+}
+
+// validChannels checks a stem's four conv channel counts.
+func validChannels(what string, ch []int) error {
+	if len(ch) != 4 {
+		return fmt.Errorf("%s: %d conv channel counts, want 4", what, len(ch))
+	}
+	for _, c := range ch {
+		if c <= 0 {
+			return fmt.Errorf("%s: conv channels %v must be positive", what, ch)
 		}
 	}
 	return nil
@@ -105,14 +111,7 @@ func New(cfg Config, src Source) (*Judge, error) {
 	}
 	ld := &loader{load.Reader{Src: src, Part: "judge"}}
 	w, ch := cfg.Width, cfg.Channels
-	j := &Judge{cfg: cfg}
-	in := 3
-	for i := range j.convs {
-		name := fmt.Sprintf("convs.%d", i)
-		j.convs[i] = conv{w: ld.Tensor(name+".weight", ch[i], in, 3, 3), b: ld.Tensor(name+".bias", ch[i]),
-			in: in, out: ch[i], name: name}
-		in = ch[i]
-	}
+	j := &Judge{cfg: cfg, convs: ld.stem(ch)}
 	j.imgProj = ld.linear("img_proj.weight", w, ch[3])
 	j.imgPos = ld.Tensor("img_pos", grid*grid, w)
 	j.lnImg = ld.layerNorm("ln_img", w, cfg.LayerNormEps)
@@ -437,6 +436,19 @@ func (ld *loader) linear(name string, out, in int) *matmul.Linear {
 		return nil
 	}
 	return matmul.NewLinear(w, out, in)
+}
+
+// stem reads the four convolutions convs.0…3 of channels ch (3 inputs).
+func (ld *loader) stem(ch []int) [4]conv {
+	var convs [4]conv
+	in := 3
+	for i := range convs {
+		name := fmt.Sprintf("convs.%d", i)
+		convs[i] = conv{w: ld.Tensor(name+".weight", ch[i], in, 3, 3), b: ld.Tensor(name+".bias", ch[i]),
+			in: in, out: ch[i], name: name}
+		in = ch[i]
+	}
+	return convs
 }
 
 func (ld *loader) layerNorm(prefix string, width int, eps float32) layerNorm {

@@ -48,6 +48,39 @@ func openJudge(t *testing.T) *Judge {
 	return j
 }
 
+// openGolden opens a golden file (closed when the test ends) and checks
+// that script computed it from the embedded model file.
+func openGolden(t *testing.T, path, script string) *weights.File {
+	t.Helper()
+	data, err := os.ReadFile(modelFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(data)
+	sum := hex.EncodeToString(h[:])
+	g, err := weights.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	if want := g.Metadata()["model_sha256"]; want != sum {
+		t.Fatalf("%s was computed from another model file (sha256 %s, the embedded one is %s): rerun %s --goldens", path, want, sum, script)
+	}
+	return g
+}
+
+// goldenImage is image i of a golden (n, Size, Size, 3) uint8 tensor, opaque.
+func goldenImage(imgs []int, i int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, Size, Size))
+	for p := 0; p < Size*Size; p++ {
+		for c := 0; c < 3; c++ {
+			img.Pix[4*p+c] = byte(imgs[(i*Size*Size+p)*3+c])
+		}
+		img.Pix[4*p+3] = 255
+	}
+	return img
+}
+
 func tensor(t *testing.T, f *weights.File, name string) ([]float32, []int, []int) {
 	t.Helper()
 	ten, ok := f.Tensor(name)
@@ -75,20 +108,7 @@ func tensor(t *testing.T, f *weights.File, name string) ([]float32, []int, []int
 // order of the two captions' scores where PyTorch's differ by more than
 // 2e-3.
 func TestGolden(t *testing.T) {
-	data, err := os.ReadFile(modelFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	g, err := weights.Open(goldenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if want := g.Metadata()["model_sha256"]; want != hex.EncodeToString(sum[:]) {
-		t.Fatalf("%s was computed from another model file (sha256 %s, the embedded one is %s): rerun training/train_judge.py --goldens",
-			goldenFile, want, hex.EncodeToString(sum[:]))
-	}
+	g := openGolden(t, goldenFile, "training/train_judge.py")
 	j := openJudge(t)
 	w := j.cfg.Width
 	_, imgs, ishape := tensor(t, g, "images")
@@ -97,13 +117,7 @@ func TestGolden(t *testing.T) {
 	scores, _, _ := tensor(t, g, "scores")
 	n, tl := ishape[0], idShape[2]
 	for i := 0; i < n; i++ {
-		img := image.NewRGBA(image.Rect(0, 0, Size, Size))
-		for p := 0; p < Size*Size; p++ {
-			for c := 0; c < 3; c++ {
-				img.Pix[4*p+c] = byte(imgs[(i*Size*Size+p)*3+c])
-			}
-			img.Pix[4*p+3] = 255
-		}
+		img := goldenImage(imgs, i)
 		m, err := j.imageTokens(img)
 		if err != nil {
 			t.Fatal(err)
