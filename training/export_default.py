@@ -64,12 +64,20 @@ def rounded(sd, dtype):
     return {k: v.to(dtype).to(torch.float32) for k, v in sd.items()}
 
 
-def fp16_twins(cls, ck):
-    """A ranking network (cls) from checkpoint ck, in float32 and with its weights rounded to fp16."""
+def fp16_ranker(name, cls, path, score):
+    """A ranking network (cls) from the checkpoint at path, in float32, with the check of storing it
+    in fp16: how far score(net) moves when its weights are rounded. Returns (checkpoint, net, check)."""
+    ck = dm.load_ckpt(path)
+    if ck is None:
+        sys.exit("no %s checkpoint at %s" % (name, path))
     m, r = cls(ck["config"]), cls(ck["config"])
     m.load_state_dict(ck["model"])
     r.load_state_dict(rounded(m.state_dict(), torch.float16))
-    return m.eval(), r.eval()
+    m.eval(), r.eval()
+    a, b = score(m), score(r)
+    check = {"max_abs_delta_score": (a - b).abs().max().item(), "max_abs_score": a.abs().max().item()}
+    print("fp16 check, %s:" % name, check)
+    return ck, m, check
 
 
 def tf_check(cfg, enc_sd, dec_sd, text, target):
@@ -193,16 +201,13 @@ def main():
     if args.judge:
         # the judge that ranks best-of-K candidates (train_judge.py), stored in fp16
         import train_judge
-        jck = dm.load_ckpt(args.judge)
-        if jck is None:
-            sys.exit("no judge checkpoint at %s" % args.judge)
-        jm, jr = fp16_twins(train_judge.Judge, jck)
         jimg = dm.to_input(himgs[:16], "cpu")
-        jtext = torch.tensor([tok.row(shapes64.caption(s, random.Random(9))[0], jck["config"]["text_len"])
-                              for s in hscenes[:16]])
-        a, b = jm(jm.image_memory(jimg), jtext)[0], jr(jr.image_memory(jimg), jtext)[0]
-        jc = {"max_abs_delta_score": (a - b).abs().max().item(), "max_abs_score": a.abs().max().item()}
-        print("fp16 check, judge:", jc)
+
+        def jscore(net):
+            text = torch.tensor([tok.row(shapes64.caption(s, random.Random(9))[0], net.c["text_len"])
+                                 for s in hscenes[:16]])
+            return net(net.image_memory(jimg), text)[0]
+        jck, jm, jc = fp16_ranker("judge", train_judge.Judge, args.judge, jscore)
         tensors.update({"judge." + k: v.detach().to(torch.float16) for k, v in jm.state_dict().items()})
         judge_meta = {"judge.config": json.dumps(jck["config"], sort_keys=True), "judge_step": str(jck["step"]),
                       "fp16_check.judge": json.dumps(jc)}
@@ -211,14 +216,8 @@ def main():
     if args.critic:
         # the critic (train_critic.py), stored in fp16; its training-only bias is dropped
         import train_critic
-        cck = dm.load_ckpt(args.critic)
-        if cck is None:
-            sys.exit("no critic checkpoint at %s" % args.critic)
-        cm, cr = fp16_twins(train_critic.Critic, cck)
         cimg = dm.to_input(himgs[:16], "cpu")
-        a, b = cm(cimg), cr(cimg)
-        cc = {"max_abs_delta_score": (a - b).abs().max().item(), "max_abs_score": a.abs().max().item()}
-        print("fp16 check, critic:", cc)
+        cck, cm, cc = fp16_ranker("critic", train_critic.Critic, args.critic, lambda net: net(cimg))
         tensors.update({"critic." + k: v.detach().to(torch.float16) for k, v in cm.exported().items()})
         judge_meta.update({"critic.config": json.dumps(cck["config"], sort_keys=True), "critic_step": str(cck["step"]),
                            "fp16_check.critic": json.dumps(cc)})
