@@ -73,7 +73,8 @@ def fp16_ranker(name, cls, path, score):
     m, r = cls(ck["config"]), cls(ck["config"])
     m.load_state_dict(ck["model"])
     r.load_state_dict(rounded(m.state_dict(), torch.float16))
-    m.eval(), r.eval()
+    m.eval()
+    r.eval()
     a, b = score(m), score(r)
     check = {"max_abs_delta_score": (a - b).abs().max().item(), "max_abs_score": a.abs().max().item()}
     print("fp16 check, %s:" % name, check)
