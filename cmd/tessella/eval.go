@@ -16,8 +16,8 @@ import (
 const evalUsage = `Usage: tessella eval shapes [flags]
 
 Draws N scenes of the shapes64 set (seeded), generates each full caption with
-a fixed seed (seed+i) at scale 1, scores the 64×64 images and prints the
-accuracy per attribute and scene type.
+a fixed seed (seed+i, or sample-seed+i) at scale 1, scores the 64×64 images
+and prints the accuracy per attribute and scene type.
 `
 
 // cmdEval runs `tessella eval shapes`.
@@ -38,6 +38,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		split    = fs.String("split", "train", "train (seen compositions) or heldout (held-out kind/colour pairs)")
 		n        = fs.Int("n", 100, "number of prompts")
 		seed     = fs.Uint64("seed", 1, "seed of the scenes; prompt i is generated with seed+i")
+		sseed    = fs.Uint64("sample-seed", 0, "generate prompt i with sample-seed+i instead (the same scenes drawn with other random numbers; default: --seed)")
 		modelArg = fs.String("model", "", "model: a directory, a .safetensors model file, tiny-random, …, or empty for the embedded default model")
 		sheet    = fs.String("sheet", "", "also write a contact sheet PNG of prompts and images to this file")
 		force    = fs.Bool("force", false, "overwrite an existing contact sheet")
@@ -93,6 +94,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if set["candidates"] {
 		opts.Candidates = *cands
 	}
+	if set["sample-seed"] {
+		opts.SampleSeed = sseed
+	}
 	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype, NoJudge: *noJudge})
 	if err != nil {
 		return err
@@ -129,8 +133,8 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		all := r.Scores["all scenes"]["all"]
 		res := &generator.Result{Images: []generator.Image{{Image: img}}, Metadata: map[string]string{
 			"model": r.Model, "benchmark": "shapes64", "split": r.Split, "n": strconv.Itoa(r.N),
-			"seed": strconv.FormatUint(r.Seed, 10), "all": fmt.Sprintf("%d/%d", all.Right, all.Total),
-			"software": "tessella " + version}}
+			"seed": strconv.FormatUint(r.Seed, 10), "sample-seed": strconv.FormatUint(r.SampleSeed, 10),
+			"all": fmt.Sprintf("%d/%d", all.Right, all.Total), "software": "tessella " + version}}
 		paths, err := generator.Save(res, generator.SaveOptions{Path: *sheet, Force: *force})
 		if err != nil {
 			return err

@@ -50,6 +50,22 @@ func TestEvalShapesCommand(t *testing.T) {
 	if err == nil || !strings.Contains(out.String(), "| **all** (fully right) |") {
 		t.Errorf("second run: err %v (want: the sheet exists), output\n%s", err, out.String())
 	}
+	// --sample-seed: the same prompts, generated with other seeds.
+	out.Reset()
+	err = cmdEval(context.Background(), []string{"shapes", "--model", "tiny-random", "--n", "3", "--seed", "7",
+		"--sample-seed", "100", "--split", "heldout", "--format", "json", "--quiet"}, &out, &errb)
+	var again shapes64.Report
+	if err == nil {
+		err = json.Unmarshal(out.Bytes(), &again)
+	}
+	if err != nil || again.Seed != 7 || again.SampleSeed != 100 || len(again.Items) != 3 {
+		t.Fatalf("--sample-seed 100: err %v, report seed %d sample seed %d, %d items", err, again.Seed, again.SampleSeed, len(again.Items))
+	}
+	for i, it := range again.Items {
+		if it.Seed != 100+uint64(i) || it.Caption != r.Items[i].Caption {
+			t.Errorf("--sample-seed 100, item %d: seed %d caption %q, want seed %d caption %q", i, it.Seed, it.Caption, 100+i, r.Items[i].Caption)
+		}
+	}
 }
 
 func TestEvalShapesUsage(t *testing.T) {

@@ -31,6 +31,11 @@ type EvalOptions struct {
 	// Seed fixes everything: the scenes are drawn by Scenes(Split, N,
 	// Seed) and prompt i is generated with seed Seed+i.
 	Seed uint64
+	// SampleSeed, if non-nil, replaces Seed for the sampling only: prompt
+	// i is generated with seed *SampleSeed+i, the scenes stay those of
+	// Seed. The same prompts drawn again with other random numbers show
+	// how much of a score is the model and how much the draw.
+	SampleSeed *uint64
 	// Sampling overrides; nil keeps the generator's defaults.
 	Temperature    *float64
 	TopK           *int
@@ -105,7 +110,10 @@ type Report struct {
 	Model string `json:"model"`
 	Split string `json:"split"`
 	N     int    `json:"n"`
-	Seed  uint64 `json:"seed"`
+	Seed  uint64 `json:"seed"` // of the scenes
+	// SampleSeed is the sampling's: prompt i was generated with seed
+	// SampleSeed+i (EvalOptions.SampleSeed, else Seed).
+	SampleSeed uint64 `json:"sample_seed"`
 	// Candidates is the best-of-K setting used: EvalOptions.Candidates,
 	// or the generator's default as its results' metadata reports it (0:
 	// not reported, i.e. one image per prompt).
@@ -154,8 +162,8 @@ func Scenes(split string, n int, seed uint64) ([]Scene, error) {
 
 // Eval generates one image per prompt with gen and scores it: the prompts
 // are the full captions (every attribute, no dropout) of Scenes(Split, N,
-// Seed), prompt i is generated with seed Seed+i at scale 1, and every image
-// must be 64×64.
+// Seed), prompt i is generated with seed Seed+i (SampleSeed+i when set) at
+// scale 1, and every image must be 64×64.
 func Eval(ctx context.Context, gen generator.Generator, opts EvalOptions) (*Report, error) {
 	opts = opts.withDefaults()
 	if opts.N < 0 {
@@ -165,13 +173,17 @@ func Eval(ctx context.Context, gen generator.Generator, opts EvalOptions) (*Repo
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Model: gen.Name(), Split: opts.Split, N: opts.N, Seed: opts.Seed, Candidates: opts.Candidates, Scores: map[string]map[string]Tally{}}
+	r := &Report{Model: gen.Name(), Split: opts.Split, N: opts.N, Seed: opts.Seed, SampleSeed: opts.Seed,
+		Candidates: opts.Candidates, Scores: map[string]map[string]Tally{}}
+	if opts.SampleSeed != nil {
+		r.SampleSeed = *opts.SampleSeed
+	}
 	for _, g := range Groups {
 		r.Scores[g] = map[string]Tally{}
 	}
 	for i, sc := range scenes {
 		text, a := Caption(sc)
-		seed := opts.Seed + uint64(i)
+		seed := r.SampleSeed + uint64(i)
 		res, err := gen.Generate(ctx, &generator.Request{Prompt: text, Seed: &seed, Scale: 1,
 			Temperature: opts.Temperature, TopK: opts.TopK, Supercondition: opts.Supercondition, Candidates: opts.Candidates})
 		if err != nil {
@@ -246,7 +258,13 @@ func resultImage(res *generator.Result) (*image.RGBA, error) {
 // group, each cell "percent (right/total)", "–" where nothing was asserted.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "shapes64 eval: model %s, split %s, %d prompts, seeds %d…%d", r.Model, r.Split, r.N, r.Seed, r.Seed+uint64(max(r.N, 1))-1)
+	last := uint64(max(r.N, 1)) - 1
+	if r.SampleSeed == r.Seed {
+		fmt.Fprintf(&b, "shapes64 eval: model %s, split %s, %d prompts, seeds %d…%d", r.Model, r.Split, r.N, r.Seed, r.Seed+last)
+	} else {
+		fmt.Fprintf(&b, "shapes64 eval: model %s, split %s, %d prompts, scenes of seed %d, sampled with seeds %d…%d",
+			r.Model, r.Split, r.N, r.Seed, r.SampleSeed, r.SampleSeed+last)
+	}
 	if r.Candidates > 1 {
 		fmt.Fprintf(&b, ", best of %d candidates", r.Candidates)
 		if r.Ranking != "" {

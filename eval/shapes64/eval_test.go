@@ -331,3 +331,42 @@ func TestEvalCandidates(t *testing.T) {
 		}
 	}
 }
+
+// SampleSeed changes the generation seeds and nothing else: the same
+// prompts, in the same order, generated with SampleSeed+i; the report and
+// its Markdown header say so. Without it the seeds are Seed+i.
+func TestEvalSampleSeed(t *testing.T) {
+	ss := uint64(1000)
+	for _, c := range []struct {
+		sample *uint64
+		first  uint64
+		header string
+	}{{nil, 7, "seeds 7…10"}, {&ss, 1000, "scenes of seed 7, sampled with seeds 1000…1003"}} {
+		opts := EvalOptions{N: 4, Seed: 7, SampleSeed: c.sample}
+		f := newFake(t, opts, truth)
+		r, err := Eval(context.Background(), f, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []uint64{c.first, c.first + 1, c.first + 2, c.first + 3}
+		if !slices.Equal(f.seeds, want) || r.SampleSeed != c.first || r.Seed != 7 {
+			t.Errorf("sample seed %v: requests %v, report seed %d sample seed %d; want %v", c.sample, f.seeds, r.Seed, r.SampleSeed, want)
+		}
+		base, err := Eval(context.Background(), newFake(t, EvalOptions{N: 4, Seed: 7}, truth), EvalOptions{N: 4, Seed: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, it := range r.Items {
+			if it.Caption != base.Items[i].Caption || it.Seed != want[i] {
+				t.Errorf("sample seed %v, prompt %d: %q seed %d, want %q seed %d", c.sample, i, it.Caption, it.Seed, base.Items[i].Caption, want[i])
+			}
+		}
+		var md strings.Builder
+		if err := r.WriteMarkdown(&md); err != nil {
+			t.Fatal(err)
+		}
+		if h := strings.SplitN(md.String(), "\n", 2)[0]; !strings.Contains(h, c.header) {
+			t.Errorf("sample seed %v: Markdown header %q lacks %q", c.sample, h, c.header)
+		}
+	}
+}
