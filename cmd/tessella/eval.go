@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 
 	"github.com/tessella-ml/tessella/eval/shapes64"
@@ -18,9 +20,17 @@ const evalUsage = `Usage: tessella eval shapes [flags]
 Draws N scenes of the shapes64 set (seeded), generates each full caption with
 a fixed seed (seed+i, or sample-seed+i) at scale 1, scores the 64×64 images
 and prints the accuracy per attribute and scene type.
+
+       tessella eval compare A.json B.json
+
+Pairs two reports of the same prompts (eval shapes --format json, the same
+--split, --seed and --n): how many prompts both, only A, only B or neither got
+fully right, per scene type, with McNemar's exact p-value, and which prompts
+differ. Two models on one draw show what a change fixed and broke; one model
+drawn twice (--sample-seed) shows how much the draw alone moves.
 `
 
-// cmdEval runs `tessella eval shapes`.
+// cmdEval runs `tessella eval shapes` and `tessella eval compare`.
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fmt.Fprint(stderr, evalUsage)
@@ -29,8 +39,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return errHelp
 	}
+	if args[0] == "compare" {
+		return cmdEvalCompare(args[1:], stdout)
+	}
 	if args[0] != "shapes" {
-		return usageError("eval: unknown benchmark %q (want shapes)", args[0])
+		return usageError("eval: unknown benchmark %q (want shapes, or compare)", args[0])
 	}
 	fs := flag.NewFlagSet("eval shapes", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -142,4 +155,31 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "contact sheet →", paths[0])
 	}
 	return nil
+}
+
+// cmdEvalCompare runs `tessella eval compare A.json B.json`.
+func cmdEvalCompare(args []string, stdout io.Writer) error {
+	if len(args) != 2 {
+		return usageError("eval compare: want two JSON reports (tessella eval shapes --format json), got %d arguments", len(args))
+	}
+	var reports [2]*shapes64.Report
+	for i, path := range args {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var r shapes64.Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: not a JSON report of eval shapes: %v", path, err)
+		}
+		if len(r.Items) == 0 {
+			return fmt.Errorf("%s: no prompts in the report (write it with eval shapes --format json)", path)
+		}
+		reports[i] = &r
+	}
+	c, err := shapes64.Compare(reports[0], reports[1])
+	if err != nil {
+		return fmt.Errorf("%s and %s: %w", args[0], args[1], err)
+	}
+	return c.WriteMarkdown(stdout)
 }

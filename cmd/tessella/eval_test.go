@@ -86,3 +86,41 @@ func TestEvalShapesUsage(t *testing.T) {
 		t.Errorf("--dtype f7: err %v, want an error naming the dtype", err)
 	}
 }
+
+// eval compare pairs two reports of the same prompts and refuses others.
+func TestEvalCompareCommand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, extra ...string) string {
+		var out, errb bytes.Buffer
+		args := append([]string{"shapes", "--model", "tiny-random", "--n", "3", "--format", "json", "--quiet"}, extra...)
+		if err := cmdEval(context.Background(), args, &out, &errb); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errb.String())
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := write("a.json", "--seed", "7"), write("b.json", "--seed", "7", "--sample-seed", "100")
+	other := write("other.json", "--seed", "8")
+	var out, errb bytes.Buffer
+	if err := cmdEval(context.Background(), []string{"compare", a, b}, &out, &errb); err != nil {
+		t.Fatalf("compare: %v\n%s", err, errb.String())
+	}
+	for _, s := range []string{"scenes of seed 7, 3 prompts", "sampled with seeds 7…", "sampled with seeds 100…",
+		"| all scenes (3) |", "Right in A only", "Right in B only"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("compare output lacks %q:\n%s", s, out.String())
+		}
+	}
+	notJSON := filepath.Join(dir, "x.json")
+	os.WriteFile(notJSON, []byte("| a markdown table |"), 0o644)
+	for _, args := range [][]string{{"compare", a}, {"compare", a, other}, {"compare", a, notJSON},
+		{"compare", a, filepath.Join(dir, "missing.json")}} {
+		out.Reset()
+		if err := cmdEval(context.Background(), args, &out, &errb); err == nil {
+			t.Errorf("%q: no error; output\n%s", args[1:], out.String())
+		}
+	}
+}

@@ -51,6 +51,7 @@ Usage:
   tessella trace [flags] --out DIR PROMPT   an HTML report of one generation's attention and sampling
   tessella serve [flags]             OpenAI-compatible image API and web page
   tessella eval shapes [flags]       score the default model on the shapes64 data set
+  tessella eval compare A.json B.json  pair two such reports prompt by prompt
   tessella convert --dtype D IN OUT  convert weights to f32, f16, bf16 or q8 safetensors
   tessella pull mini|mega            download min-dalle's published files into the models folder
   tessella bench attention|gemm|scaling|model   benchmarks
