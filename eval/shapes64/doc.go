@@ -17,4 +17,9 @@
 // anti-aliased template (drawn at the blob's alpha centroid) with the least
 // L1 distance to the blob's soft alpha map, position from the centroid's 3×3
 // cell — and checks what a caption asserts (Score).
+//
+// Eval generates every full caption of N drawn scenes with a generator and
+// tallies the verdicts per attribute and scene type (a Report); Compare
+// pairs two reports of the same prompts, prompt by prompt, with McNemar's
+// exact test on the prompts only one of them got right.
 package shapes64
