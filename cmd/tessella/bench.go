@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/tessella-ml/tessella/benchmarks"
+	"github.com/tessella-ml/tessella/generator/local"
 )
 
 const benchUsage = `Usage:
   tessella bench attention [--kernels LIST] [--shapes LIST] [--threads 1,2] [--format md|csv|json] [--plot DIR] [--peer FILE]
   tessella bench gemm [--threads 1,2] [--format md|csv|json]
   tessella bench scaling [--threads 2] [--rounds 10] [--format md|json]
-  tessella bench model [--model mini-random|mega-random|tiny-random|DIR] [--steps N] [--threads N]`
+  tessella bench model [--model mini-random|mega-random|tiny-random|default|DIR] [--candidates K] [--threads N]`
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -134,8 +135,13 @@ func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	seed := fs.Uint64("seed", 1, "sampling seed")
 	dtype := fs.String("dtype", "", "weights precision in memory: f32, f16, bf16 or q8")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the timed generation to `FILE`")
+	cands := fs.Int("candidates", 1, "time one image of K candidates (the default model's own default is 6)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return benchmarks.RunModel(ctx, benchmarks.ModelOptions{Model: *modelArg, Threads: *threads, Format: *format, Seed: *seed, DType: *dtype, CPUProfile: *cpuProfile}, stdout)
+	if *cands < 1 || *cands > local.MaxCandidates {
+		return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
+	}
+	return benchmarks.RunModel(ctx, benchmarks.ModelOptions{Model: *modelArg, Threads: *threads, Format: *format, Seed: *seed,
+		DType: *dtype, CPUProfile: *cpuProfile, Candidates: *cands}, stdout)
 }

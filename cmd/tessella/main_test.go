@@ -194,6 +194,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"inspect", filepath.Join(dir, "missing.pt")}, 1, "missing.pt"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"bench", "quantum"}, 2, "unknown suite"},
+		{[]string{"bench", "model", "--candidates", "0"}, 2, "--candidates"},
 	} {
 		code, _, stderr := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.msg) {
