@@ -27,6 +27,20 @@ type Pairs struct {
 	Both, OnlyA, OnlyB, Neither int
 }
 
+// add counts one prompt that A got right (ra) or not and B (rb).
+func (p *Pairs) add(ra, rb bool) {
+	switch {
+	case ra && rb:
+		p.Both++
+	case ra:
+		p.OnlyA++
+	case rb:
+		p.OnlyB++
+	default:
+		p.Neither++
+	}
+}
+
 // Total is the number of prompts counted.
 func (p Pairs) Total() int { return p.Both + p.OnlyA + p.OnlyB + p.Neither }
 
@@ -77,16 +91,7 @@ func Compare(a, b *Report) (*Comparison, error) {
 		ra, rb := x.Verdict.All(), y.Verdict.All()
 		for _, g := range []string{Groups[0], x.Scene.Type} {
 			p := c.Groups[g]
-			switch {
-			case ra && rb:
-				p.Both++
-			case ra:
-				p.OnlyA++
-			case rb:
-				p.OnlyB++
-			default:
-				p.Neither++
-			}
+			p.add(ra, rb)
 			c.Groups[g] = p
 		}
 		switch {

@@ -8,7 +8,7 @@ import (
 )
 
 // report builds a Report of len(right) prompts; prompt i is a scene of
-// type types[i%len(types)] with the caption "prompt i".
+// type types[i%len(types)] with the caption "prompt " + the i-th letter.
 func report(seed uint64, right []bool, types ...string) *Report {
 	r := &Report{Model: "m", Split: "train", N: len(right), Seed: seed, SampleSeed: seed}
 	for i, ok := range right {
