@@ -215,6 +215,15 @@ func TestBadInput(t *testing.T) {
 	if _, err := j.Score([]int{0, 2}, &Memory{}); err == nil {
 		t.Error("a memory of no layers was accepted")
 	}
+	// A memory of the right layers but other sizes (another judge's) is
+	// refused, not read past its end.
+	short := &Memory{k: make([][]float32, len(mem.k)), v: make([][]float32, len(mem.v))}
+	for l := range mem.k {
+		short.k[l], short.v[l] = mem.k[l][:len(mem.k[l])/2], mem.v[l][:len(mem.v[l])/2]
+	}
+	if _, err := j.Score([]int{0, 2}, short); err == nil {
+		t.Error("a memory of half the width was accepted")
+	}
 	good := j.cfg
 	for name, mod := range map[string]func(*Config){
 		"heads":    func(c *Config) { c.Heads = 3 },
