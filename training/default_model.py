@@ -577,8 +577,15 @@ def load_ckpt(path):
 
 
 def plot_losses(path, series, title):
-    """series: {name: (steps, values)} → PNG (matplotlib)."""
-    import matplotlib
+    """series: {name: (steps, values)} → PNG (matplotlib). Without matplotlib it warns and
+    returns: a finished run is not lost to a missing plotting library (the losses stay in the
+    checkpoint, and rerunning the script after installing it draws the curve)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("warning: %s not drawn: no matplotlib (apt-get install -y python3-matplotlib); "
+              "the losses are in the checkpoint's logs" % path, file=sys.stderr, flush=True)
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4))
