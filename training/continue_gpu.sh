@@ -46,22 +46,12 @@ if [[ "$STAGE" == all || "$STAGE" == train ]]; then
         --tail-seconds 30 --ckpt-every 60 --sweep 1.25:8:1.0
 fi
 if [[ "$STAGE" == all || "$STAGE" == export ]]; then
-    [[ -s "$RUN/start/tf.pt" ]] || "$PY" "$HERE/unpack_default.py" --model "$MODEL" --run "$RUN/start"
+    [[ -s "$RUN/start/tf.pt" && -s "$RUN/start/export_flags.txt" ]] || \
+        "$PY" "$HERE/unpack_default.py" --model "$MODEL" --run "$RUN/start"
     stage "import + export -> $RUN/final/default.safetensors"
     "$PY" "$HERE/import_gpu_run.py" --from "$OUT" --run "$RUN/final" --pool-from "$RUN/start" \
         --continues "$RUN/start"
-    # the file's sampling defaults and ranking weights, as export_default.py's flags
-    settings=$("$PY" - "$HERE" "$MODEL" <<'EOF'
-import sys
-sys.path.insert(0, sys.argv[1])
-import st
-m = st.load(sys.argv[2])[1]
-flags = {"defaults.supercondition": "--supercondition", "defaults.top_k": "--top-k",
-         "defaults.temperature": "--temperature", "defaults.candidates": "--candidates",
-         "judge.self_weight": "--judge-self-weight", "judge.critic_weight": "--critic-weight"}
-print(" ".join("%s %s" % (f, m[k]) for k, f in flags.items() if k in m))
-EOF
-)
+    settings=$(cat "$RUN/start/export_flags.txt")   # the file's sampling defaults and ranking weights
     judge=(); [[ -s "$RUN/start/judge.pt" ]] && judge+=(--judge "$RUN/start/judge.pt")
     [[ -s "$RUN/start/critic.pt" ]] && judge+=(--critic "$RUN/start/critic.pt")
     # shellcheck disable=SC2086

@@ -15,10 +15,12 @@ RUN receives:
   judge.pt, critic.pt        the ranking networks, when the file has them (train_judge.py /
                              train_critic.py format; the critic's training-only bias is 0);
   pool_heldout.{npy,json}    --heldout held-out-split scenes (seed --heldout-seed) for
-                             export_default.py's fp16 checks and golden tokens, unless RUN has one.
+                             export_default.py's fp16 checks and golden tokens, unless RUN has one;
+  export_flags.txt           the file's sampling defaults and ranking weights as export_default.py
+                             flags (one line, e.g. "--supercondition 1.25 --top-k 8 …").
 
 The weights are the file's, widened to fp32: export_default.py --run RUN with the file's settings
-(its metadata: defaults.*, judge.self_weight, judge.critic_weight) writes the same tensors again
+(RUN/export_flags.txt) writes the same tensors again
 (checked on the shipped file: all 314 equal; only the fp16 checks in the metadata differ, as the
 weights are already rounded).
 Optimizer states and loss logs are not in a model file; training resumes with a fresh optimizer.
@@ -34,6 +36,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import default_model as dm  # noqa: E402
 import st  # noqa: E402
+
+
+# metadata key → the export_default.py flag that writes it
+EXPORT_FLAGS = {"defaults.supercondition": "--supercondition", "defaults.top_k": "--top-k",
+                "defaults.temperature": "--temperature", "defaults.candidates": "--candidates",
+                "judge.self_weight": "--judge-self-weight", "judge.critic_weight": "--critic-weight"}
 
 
 def part(tensors, prefix):
@@ -126,11 +134,13 @@ def main():
     if args.heldout > 0 and not os.path.exists(pool + ".npy"):
         dm.build_pool(pool, args.heldout, "heldout", args.heldout_seed)
         wrote.append("pool_heldout.{npy,json}")
-    settings = {k: meta[k] for k in sorted(meta) if k.startswith("defaults.") or k in (
-        "judge.self_weight", "judge.critic_weight")}
+    flags = " ".join("%s %s" % (f, meta[k]) for k, f in EXPORT_FLAGS.items() if k in meta)
+    with open(os.path.join(args.run, "export_flags.txt"), "w") as f:
+        f.write(flags + "\n")
+    wrote.append("export_flags.txt")
     print("unpacked %s (transformer step %d, VQ step %d) into %s: %s" % (
         args.model, tf_step, vq_step, args.run, ", ".join(wrote)))
-    print("its settings:", json.dumps(settings))
+    print("its settings:", flags)
 
 
 if __name__ == "__main__":
