@@ -42,8 +42,8 @@ func (m *Model) GenerateTokens(ctx context.Context, textRows [][]int, n int, opt
 
 // GenerateTokensScored is GenerateTokens that also returns each image's
 // per-step TokenLogProbs: how likely the model finds each token it
-// sampled, with and without the prompt (the engine ranks candidate images
-// by CandidateScore of them). It samples exactly the tokens
+// sampled when not told the prompt (the engine ranks candidate images by
+// CandidateScore of them). It samples exactly the tokens
 // GenerateTokens samples.
 func (m *Model) GenerateTokensScored(ctx context.Context, textRows [][]int, n int, opts SampleOptions,
 	noise Noise, onStep func(step int, tokens [][]int)) ([][]int, []TokenLogProbs, error) {
@@ -52,7 +52,7 @@ func (m *Model) GenerateTokensScored(ctx context.Context, textRows [][]int, n in
 	}
 	lp := make([]TokenLogProbs, n)
 	for b := range lp {
-		lp[b] = TokenLogProbs{Cond: make([]float64, 0, m.Config.ImageTokens), Uncond: make([]float64, 0, m.Config.ImageTokens)}
+		lp[b] = TokenLogProbs{Uncond: make([]float64, 0, m.Config.ImageTokens)}
 	}
 	tokens, err := m.generateTokens(ctx, textRows, n, opts, noise, onStep, lp)
 	if err != nil {

@@ -115,9 +115,9 @@ func (s *Sampler) Sample(dst []int, logits []float32, rowLen int, opts SampleOpt
 		}
 		thr := selectAsc(s.sorted, idx)
 		for j, v := range mb {
-			w := float32(math.Exp(float64((v - top) / opts.Temperature)))
-			if !(v >= thr) {
-				w = 0
+			var w float32 // below the top-k threshold (or NaN): weight 0, no exp needed
+			if v >= thr {
+				w = float32(math.Exp(float64((v - top) / opts.Temperature)))
 			}
 			mb[j] = w
 		}

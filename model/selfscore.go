@@ -7,21 +7,21 @@ import (
 )
 
 // TokenLogProbs holds one image's per-step log-probabilities, in nats:
-// Cond[i] = log p(t_i | t_<i, prompt) and Uncond[i] = log p(t_i | t_<i,
-// empty prompt), each p the softmax of that decoder row's raw logits over
-// the codebook at the sampled token t_i (supercondition, temperature and
-// top-k shape the sampling, not these).
+// Uncond[i] = log p(t_i | t_<i, empty prompt), p the softmax of that
+// step's unconditioned decoder row's raw logits over the codebook at the
+// sampled token t_i (supercondition, temperature and top-k shape the
+// sampling, not these). The conditioned rows' log-probabilities are not
+// kept: CandidateScore, their one reader, uses the unconditioned ones.
 type TokenLogProbs struct {
-	Cond, Uncond []float64 // (steps so far)
+	Uncond []float64 // (steps so far)
 }
 
 // AppendLogProbs appends one decoder step to each image's TokenLogProbs.
 // logits is the step's (2n, rowLen) output, rows 0..n−1 unconditioned and
-// n..2n−1 conditioned (as Sampler.Sample takes them); chosen holds the n
-// sampled tokens; only the first width columns count. For image b with
-// token t, in float64:
+// n..2n−1 conditioned (as Sampler.Sample takes them; only the first n are
+// read); chosen holds the n sampled tokens; only the first width columns
+// count. For image b with token t, in float64:
 //
-//	Cond   += cond_b[t]   − max cond_b   − log Σ_j exp(cond_b[j]   − max cond_b)
 //	Uncond += uncond_b[t] − max uncond_b − log Σ_j exp(uncond_b[j] − max uncond_b)
 //
 // It reads only the logits the sampler already has: no extra network pass.
@@ -42,7 +42,6 @@ func AppendLogProbs(dst []TokenLogProbs, logits []float32, rowLen, width int, ch
 	}
 	for b, t := range chosen {
 		dst[b].Uncond = append(dst[b].Uncond, logSoftmaxAt(logits[b*rowLen:][:width], t))
-		dst[b].Cond = append(dst[b].Cond, logSoftmaxAt(logits[(n+b)*rowLen:][:width], t))
 	}
 	return nil
 }

@@ -17,20 +17,20 @@ func TestAppendLogProbs(t *testing.T) {
 		0, 1000, 0, 99, // cond image 0: token 1 certain
 		3, 2, 1, 99, // cond image 1
 	}
-	dst := []TokenLogProbs{{Cond: []float64{7}, Uncond: []float64{8}}, {}}
+	dst := []TokenLogProbs{{Uncond: []float64{8}}, {}}
 	if err := AppendLogProbs(dst, logits, 4, 3, []int{1, 2}); err != nil {
 		t.Fatal(err)
 	}
 	lse := math.Log(math.Exp(1) + math.Exp(2) + math.Exp(3))
 	want := []TokenLogProbs{
-		{Cond: []float64{7, 0}, Uncond: []float64{8, -math.Log(3)}},
-		{Cond: []float64{1 - lse}, Uncond: []float64{3 - lse}},
+		{Uncond: []float64{8, -math.Log(3)}},
+		{Uncond: []float64{3 - lse}},
 	}
 	near := func(a, b []float64) bool {
 		return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Abs(x-y) < 1e-12 })
 	}
 	for b := range want {
-		if !near(dst[b].Cond, want[b].Cond) || !near(dst[b].Uncond, want[b].Uncond) {
+		if !near(dst[b].Uncond, want[b].Uncond) {
 			t.Errorf("image %d: %+v, want %+v", b, dst[b], want[b])
 		}
 	}
@@ -53,7 +53,7 @@ func TestAppendLogProbs(t *testing.T) {
 			t.Errorf("AppendLogProbs(%+v) accepted", c)
 		}
 		for b := range d {
-			if len(d[b].Cond)+len(d[b].Uncond) != 0 {
+			if len(d[b].Uncond) != 0 {
 				t.Errorf("AppendLogProbs(%+v) refused but appended to image %d", c, b)
 			}
 		}
@@ -71,7 +71,7 @@ func TestCandidateScore(t *testing.T) {
 	for v := 20; v < 30; v++ {
 		want -= float64(v)
 	}
-	if got := CandidateScore(TokenLogProbs{Uncond: u, Cond: make([]float64, 30)}); got != want {
+	if got := CandidateScore(TokenLogProbs{Uncond: u}); got != want {
 		t.Errorf("score %g, want %g (the 10 smallest: −20 … −29)", got, want)
 	}
 	if got := CandidateScore(TokenLogProbs{Uncond: []float64{-1, -2}}); got != -3 {
@@ -107,8 +107,8 @@ func TestGenerateTokensScored(t *testing.T) {
 		if !slices.Equal(toks[b], plain[b]) {
 			t.Fatalf("image %d: scored tokens %v, plain %v", b, toks[b], plain[b])
 		}
-		if len(lp[b].Cond) != c.ImageTokens || len(lp[b].Uncond) != c.ImageTokens {
-			t.Fatalf("image %d: %d / %d log-probabilities, want %d", b, len(lp[b].Cond), len(lp[b].Uncond), c.ImageTokens)
+		if len(lp[b].Uncond) != c.ImageTokens {
+			t.Fatalf("image %d: %d log-probabilities, want %d", b, len(lp[b].Uncond), c.ImageTokens)
 		}
 	}
 	// Recompute: replay the tokens through the decoder, log-softmax by hand.
@@ -132,19 +132,14 @@ func TestGenerateTokensScored(t *testing.T) {
 		}
 		for b := range n {
 			tok := toks[b][i]
-			for h, row := range [][]float32{logits[b*L : b*L+W], logits[(n+b)*L : (n+b)*L+W]} {
-				var z float64
-				for _, v := range row {
-					z += math.Exp(float64(v))
-				}
-				want := float64(row[tok]) - math.Log(z)
-				got := lp[b].Uncond[i]
-				if h == 1 {
-					got = lp[b].Cond[i]
-				}
-				if math.Abs(got-want) > 1e-9*math.Abs(want)+1e-9 || !(got <= 0) {
-					t.Fatalf("image %d step %d row %d: %g, recomputed %g", b, i, h, got, want)
-				}
+			row := logits[b*L : b*L+W] // unconditioned row b
+			var z float64
+			for _, v := range row {
+				z += math.Exp(float64(v))
+			}
+			want := float64(row[tok]) - math.Log(z)
+			if got := lp[b].Uncond[i]; math.Abs(got-want) > 1e-9*math.Abs(want)+1e-9 || !(got <= 0) {
+				t.Fatalf("image %d step %d: %g, recomputed %g", b, i, got, want)
 			}
 			prev[b] = tok
 		}
