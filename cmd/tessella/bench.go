@@ -23,6 +23,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) == 0 {
 		return usageError("bench: which suite?\n%s", benchUsage)
 	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprintln(stderr, benchUsage)
+		return errHelp
+	}
 	switch args[0] {
 	case "attention":
 		return benchAttention(ctx, args[1:], stdout, stderr)
@@ -141,6 +145,9 @@ func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if *cands < 1 || *cands > local.MaxCandidates {
 		return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
+	}
+	if err := checkDType(*dtype); err != nil {
+		return err
 	}
 	return benchmarks.RunModel(ctx, benchmarks.ModelOptions{Model: *modelArg, Threads: *threads, Format: *format, Seed: *seed,
 		DType: *dtype, CPUProfile: *cpuProfile, Candidates: *cands}, stdout)

@@ -58,6 +58,9 @@ func cmdConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if opts.Float, err = weights.ParseDType(*floatArg); err != nil || opts.Float == weights.Q8 {
 			return usageError("convert: --float %q: want f32, f16 or bf16", *floatArg)
 		}
+		if dt != weights.Q8 {
+			return usageError("convert: --float applies to --dtype q8 only (the tensors q8 leaves unquantised)")
+		}
 	}
 	in, out := pos[0], pos[1]
 	logf := func(format string, a ...any) {

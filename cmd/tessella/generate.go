@@ -107,6 +107,9 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		case *preview < 0:
 			return usageError("--preview must be ≥ 0, got %d", *preview)
 		}
+		if err := checkDType(*dtype); err != nil {
+			return err
+		}
 		eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype, NoJudge: *noJudge})
 		if err != nil {
 			return err

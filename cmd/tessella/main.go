@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/tessella-ml/tessella/model"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -39,6 +41,18 @@ func (e *exitError) Unwrap() error { return e.err }
 // usageError marks a mistake in the command line (exit code 2).
 func usageError(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// checkDType refuses an unknown --dtype as a wrong command line (exit 2,
+// naming the flag) before any weights are read; "" is the default.
+func checkDType(s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, err := model.ParseWeightDType(s); err != nil {
+		return usageError("--dtype must be f32, f16, bf16 or q8, got %q", s)
+	}
+	return nil
 }
 
 const usage = `tessella: text-to-image on a CPU, offline.

@@ -195,6 +195,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"bench", "quantum"}, 2, "unknown suite"},
 		{[]string{"bench", "model", "--candidates", "0"}, 2, "--candidates"},
+		{[]string{"generate", "--dtype", "f8", "x"}, 2, "--dtype"},
+		{[]string{"eval", "shapes", "--dtype", "f8"}, 2, "--dtype"},
+		{[]string{"serve", "--dtype", "f8"}, 2, "--dtype"},
+		{[]string{"bench", "model", "--dtype", "f8"}, 2, "--dtype"},
+		{[]string{"convert", "--dtype", "f16", "--float", "bf16", "a", "b"}, 2, "--float"},
 	} {
 		code, _, stderr := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.msg) {

@@ -47,6 +47,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *workers < 1 || *maxQueue < 0 || *maxBody < 1024 {
 		return usageError("--workers must be ≥ 1, --max-queue ≥ 0 and --max-body ≥ 1024")
 	}
+	if err := checkDType(*dtype); err != nil {
+		return err
+	}
 	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype})
 	if err != nil {
 		return err
