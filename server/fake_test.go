@@ -91,9 +91,18 @@ func (f *fakeGen) Generate(ctx context.Context, req *generator.Request) (*genera
 	if req.Candidates > 0 {
 		res.Metadata["candidates"] = fmt.Sprint(req.Candidates) // shows the field reached the generator
 	}
+	// As the local engine: 16 tokens per image, one row per image in
+	// Result.Tokens; a grid is one image whose g² cells' rows are there
+	// only, not in the image.
 	for i := range n {
-		res.Images = append(res.Images, generator.Image{Image: f.image(seed+uint64(i), f.steps, g),
-			Tokens: make([]int, 16*g*g)})
+		im := generator.Image{Image: f.image(seed+uint64(i), f.steps, g)}
+		for range g * g {
+			res.Tokens = append(res.Tokens, make([]int, 16))
+		}
+		if g == 1 {
+			im.Tokens = res.Tokens[len(res.Tokens)-1]
+		}
+		res.Images = append(res.Images, im)
 	}
 	return res, nil
 }

@@ -231,10 +231,7 @@ func (s *Server) finish(req *imageRequest, jr jobResult) ([]encodedImage, *apiEr
 		}
 		out = append(out, encodedImage{data: data, size: size, src: im})
 	}
-	var tokens int64
-	for _, im := range res.Images {
-		tokens += int64(len(im.Tokens))
-	}
+	tokens := imageTokens(res)
 	if tokens == 0 && res.Usage != nil {
 		tokens = res.Usage.OutputTokens
 	}
@@ -295,11 +292,25 @@ func usageOf(res *generator.Result) usage {
 		u.InputTokensDetails.TextTokens = res.Usage.InputTokens
 		return u
 	}
-	for _, im := range res.Images {
-		u.OutputTokens += int64(len(im.Tokens))
-	}
+	u.OutputTokens = imageTokens(res)
 	u.TotalTokens = u.OutputTokens
 	return u
+}
+
+// imageTokens counts the image tokens behind the returned images: every
+// cell of a grid (Result.Tokens holds one row per cell), only the kept one
+// of several candidates. Without Result.Tokens, the images' own rows.
+func imageTokens(res *generator.Result) int64 {
+	var n int64
+	for _, row := range res.Tokens {
+		n += int64(len(row))
+	}
+	if n == 0 {
+		for _, im := range res.Images {
+			n += int64(len(im.Tokens))
+		}
+	}
+	return n
 }
 
 func contentType(format string) string {

@@ -86,6 +86,9 @@ func TestSDKGenerateB64(t *testing.T) {
 	if !bytes.HasPrefix(data, []byte{0xff, 0xd8}) || jp.Size != "64x64" {
 		t.Errorf("grid 2 jpeg: size %q, starts % x", jp.Size, data[:min(4, len(data))])
 	}
+	if jp.Usage.OutputTokens != 4*16 {
+		t.Errorf("grid 2: usage.output_tokens = %d, want the four cells' 4×16", jp.Usage.OutputTokens)
+	}
 }
 
 func TestSDKGenerateURL(t *testing.T) {
