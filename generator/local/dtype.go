@@ -6,8 +6,12 @@ import (
 	"github.com/tessella-ml/tessella/model"
 )
 
-// modelOptions checks Options.DType and returns the model's load options.
+// modelOptions checks Options.DType and Options.Threads and returns the
+// model's load options.
 func modelOptions(opts Options) (model.Options, error) {
+	if opts.Threads < 0 || opts.Threads > MaxThreads {
+		return model.Options{}, fmt.Errorf("local: threads %d outside [0, %d] (0: all cores)", opts.Threads, MaxThreads)
+	}
 	dt, err := model.ParseWeightDType(opts.DType)
 	if err != nil {
 		return model.Options{}, fmt.Errorf("local: %w", err)

@@ -80,9 +80,6 @@ func Open(opts Options) (*Engine, error) {
 	if dir == "" {
 		dir = ModelsDir()
 	}
-	if opts.Threads < 0 {
-		return nil, fmt.Errorf("threads %d must be ≥ 0 (0: all cores)", opts.Threads)
-	}
 	e := &Engine{threads: opts.Threads, noJudge: opts.NoJudge, defaults: Defaults{Temperature: 1, TopK: 256, Supercondition: 16, Scale: 1, Candidates: 1}}
 	var err error
 	if e.modelOpts, err = modelOptions(opts); err != nil {
@@ -190,12 +187,15 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// Limits on what one call may ask for: the grid side (G² images) and the
-// nearest-neighbour enlargement.
+// Limits on what one call may ask for: the grid side (G² images), the
+// nearest-neighbour enlargement, the candidates per image and the threads
+// (goroutines per stage; each holds its own scratch, so an absurd count
+// would exhaust memory long before it helped).
 const (
 	MaxGrid       = 8
 	MaxScale      = 16
 	MaxCandidates = 16
+	MaxThreads    = 1024
 )
 
 // RandomSeed draws a seed from the operating system.
@@ -212,17 +212,29 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	}
 	opts := model.SampleOptions{Temperature: float32(e.defaults.Temperature), TopK: e.defaults.TopK,
 		Supercondition: float32(e.defaults.Supercondition)}
+	// Each field the request sets is checked on its own, as the float32 the
+	// sampler will use: 1e308 or 1e-300 are numbers in the request but
+	// +Inf and 0 there.
 	if req.Temperature != nil {
 		opts.Temperature = float32(*req.Temperature)
+		if t := float64(opts.Temperature); !(t > 0) || math.IsInf(t, 0) {
+			return nil, generator.Invalid("temperature", "temperature %g must be positive and finite as a float32 (about 1.2e-38 to 3.4e38)", *req.Temperature)
+		}
 	}
 	if req.TopK != nil {
 		opts.TopK = *req.TopK
+		if w := e.model.Config.Codebook(); opts.TopK < 0 || opts.TopK > w {
+			return nil, generator.Invalid("top_k", "top_k %d outside [0, %d] (0 keeps all)", opts.TopK, w)
+		}
 	}
 	if req.Supercondition != nil {
 		opts.Supercondition = float32(*req.Supercondition)
+		if f := float64(opts.Supercondition); math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, generator.Invalid("supercondition", "supercondition %g must be finite as a float32 (|f| below about 3.4e38)", *req.Supercondition)
+		}
 	}
-	if err := opts.Validate(e.model.Config.Codebook()); err != nil {
-		return nil, generator.Invalid(sampleParam(req), "%v", err)
+	if err := opts.Validate(e.model.Config.Codebook()); err != nil { // the model's own defaults
+		return nil, fmt.Errorf("sampling defaults: %w", err)
 	}
 	scale := e.defaults.Scale
 	if req.Scale > 0 {
@@ -537,17 +549,6 @@ func (e *Engine) Decode(ctx context.Context, tokens [][]int, seamless bool, scal
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.compose(ctx, tokens, g, seamless, scale)
-}
-
-// sampleParam guesses which sampling field an invalid option came from.
-func sampleParam(req *generator.Request) string {
-	switch {
-	case req.Temperature != nil && *req.Temperature <= 0:
-		return "temperature"
-	case req.TopK != nil:
-		return "top_k"
-	}
-	return "supercondition"
 }
 
 // checkLocalRequest refuses the remote-only fields.

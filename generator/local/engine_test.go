@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"image"
 	"math"
 	"path/filepath"
@@ -207,6 +208,26 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+	// Values that overflow or underflow float32 are refused, and the error
+	// names the field that was wrong (the server reports it as "param").
+	big, tiny, five := 1e308, 1e-300, 5
+	for _, c := range []struct {
+		req   *generator.Request
+		param string
+	}{
+		{&generator.Request{Prompt: "x", Temperature: &big}, "temperature"},
+		{&generator.Request{Prompt: "x", Temperature: &big, TopK: &five}, "temperature"},
+		{&generator.Request{Prompt: "x", Temperature: &tiny}, "temperature"},
+		{&generator.Request{Prompt: "x", Supercondition: &big, TopK: &five}, "supercondition"},
+		{&generator.Request{Prompt: "x", TopK: &huge, Temperature: &neg}, "temperature"},
+		{&generator.Request{Prompt: "x", TopK: &huge}, "top_k"},
+	} {
+		_, err := eng.Generate(context.Background(), c.req)
+		var inv *generator.RequestError
+		if !errors.As(err, &inv) || inv.Param != c.param {
+			t.Errorf("%+v: %v, want an invalid %q", c.req, err, c.param)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := eng.Generate(ctx, &generator.Request{Prompt: "x"}); err == nil {
@@ -223,8 +244,13 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 			t.Errorf("generate scale %d accepted", scale)
 		}
 	}
-	if _, err := Open(Options{Model: "tiny-random", Threads: -2}); err == nil {
-		t.Error("negative threads accepted")
+	for _, th := range []int{-2, MaxThreads + 1} {
+		if _, err := Open(Options{Model: "tiny-random", Threads: th}); err == nil {
+			t.Errorf("threads %d accepted", th)
+		}
+		if _, err := OpenDefaultBytes("x", nil, Options{Threads: th}); err == nil || !strings.Contains(err.Error(), "threads") {
+			t.Errorf("OpenDefaultBytes, threads %d: %v, want a threads error", th, err)
+		}
 	}
 	for name, toks := range map[string][][]int{
 		"empty":        nil,

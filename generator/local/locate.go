@@ -52,7 +52,7 @@ func Locate(model, modelsDir string) (Files, error) {
 	}
 	st, err := os.Stat(model)
 	if err != nil {
-		return Files{}, fmt.Errorf("--model %q is neither mini, mega nor a directory: %w", model, err)
+		return Files{}, fmt.Errorf("--model %q is neither mini, mega, a directory nor a .safetensors model file: %w", model, err)
 	}
 	if !st.IsDir() {
 		return Files{}, fmt.Errorf("--model %q is a file; give the directory that holds the model's files, or a .safetensors file in the default model's format", model)
