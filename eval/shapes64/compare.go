@@ -73,9 +73,15 @@ func logChoose(n, k int) float64 {
 // the same split, scene seed and number of items, with the same caption at
 // every index.
 func Compare(a, b *Report) (*Comparison, error) {
-	switch {
-	case a == nil || b == nil:
+	if a == nil || b == nil {
 		return nil, fmt.Errorf("compare: a nil report")
+	}
+	for _, r := range []*Report{a, b} {
+		if err := r.check(); err != nil {
+			return nil, fmt.Errorf("compare: %w", err)
+		}
+	}
+	switch {
 	case a.Split != b.Split || a.Seed != b.Seed || len(a.Items) != len(b.Items):
 		return nil, fmt.Errorf("compare: different prompts: split %s, scene seed %d, %d items against split %s, scene seed %d, %d items",
 			a.Split, a.Seed, len(a.Items), b.Split, b.Seed, len(b.Items))
@@ -102,6 +108,33 @@ func Compare(a, b *Report) (*Comparison, error) {
 		}
 	}
 	return c, nil
+}
+
+// check refuses what eval shapes never writes: no items, a prompt count
+// that disagrees with them, an item without a caption or without the
+// verdicts Score always gives (count, kind, colour). A report read from a
+// file that is JSON but not a report (null, {}, a hand-edited one) would
+// otherwise count its items as right.
+func (r *Report) check() error {
+	switch {
+	case r.Split != "train" && r.Split != "heldout":
+		return fmt.Errorf("not a report of eval shapes (split %q)", r.Split)
+	case len(r.Items) == 0:
+		return fmt.Errorf("a report with no items")
+	case r.N != len(r.Items):
+		return fmt.Errorf("the report says n = %d but holds %d items", r.N, len(r.Items))
+	}
+	for i, it := range r.Items {
+		if it.Caption == "" {
+			return fmt.Errorf("item %d has no caption", i)
+		}
+		for _, k := range []string{"count", "kind", "colour"} {
+			if _, ok := it.Verdict[k]; !ok {
+				return fmt.Errorf("item %d (%q) has no %s verdict", i, it.Caption, k)
+			}
+		}
+	}
+	return nil
 }
 
 // WriteMarkdown writes the paired table (one row per group) and the

@@ -13,7 +13,7 @@ func report(seed uint64, right []bool, types ...string) *Report {
 	r := &Report{Model: "m", Split: "train", N: len(right), Seed: seed, SampleSeed: seed}
 	for i, ok := range right {
 		r.Items = append(r.Items, Item{Caption: "prompt " + string(rune('a'+i)), Seed: seed + uint64(i),
-			Scene: Scene{Type: types[i%len(types)]}, Verdict: Verdict{"kind": ok, "colour": true}})
+			Scene: Scene{Type: types[i%len(types)]}, Verdict: Verdict{"count": true, "kind": ok, "colour": true}})
 	}
 	return r
 }
@@ -96,5 +96,29 @@ func TestCompareRefusesOtherPrompts(t *testing.T) {
 	}
 	if _, err := Compare(report(1, nil, "single"), report(1, nil, "single")); err == nil {
 		t.Error("empty reports: no error")
+	}
+}
+
+// TestCompareRefusesMalformedReports: JSON that is not what eval shapes
+// writes is refused, not counted (an item without verdicts would be "right").
+func TestCompareRefusesMalformedReports(t *testing.T) {
+	for name, mutate := range map[string]func(r *Report){
+		"empty verdict": func(r *Report) { r.Items[1].Verdict = Verdict{} },
+		"nil verdict":   func(r *Report) { r.Items[1].Verdict = nil },
+		"no count":      func(r *Report) { delete(r.Items[0].Verdict, "count") },
+		"no caption":    func(r *Report) { r.Items[0].Caption = "" },
+		"n too large":   func(r *Report) { r.N = 5 },
+		"n negative":    func(r *Report) { r.N = -1 },
+		"no split":      func(r *Report) { r.Split = "" },
+		"zero value":    func(r *Report) { *r = Report{} },
+	} {
+		a, b := report(1, []bool{true, false, true}, "single"), report(1, []bool{true, false, true}, "single")
+		mutate(b)
+		if _, err := Compare(a, b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if _, err := Compare(b, a); err == nil {
+			t.Errorf("%s, as the first report: accepted", name)
+		}
 	}
 }
