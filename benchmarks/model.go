@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,8 +36,11 @@ type ModelOptions struct {
 	// default, 6, is what its first command pays).
 	Candidates int
 	// CPUProfile, when set, names a file that receives a pprof CPU profile
-	// of the timed part (encoder and the whole generation; not the load).
+	// of the timed part (encoder and the whole generation; not the load),
+	// written atomically once the run has finished. An existing file is
+	// refused, before anything runs, unless Force is set.
 	CPUProfile string
+	Force      bool
 }
 
 // ModelResult is one whole generation, timed by stage.
@@ -68,6 +72,14 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 	if opts.Candidates == 0 {
 		opts.Candidates = 1
 	}
+	if opts.Format != "" && opts.Format != "md" && opts.Format != "json" {
+		return fmt.Errorf("bench model: format %q: want md or json", opts.Format)
+	}
+	if opts.CPUProfile != "" && !opts.Force {
+		if _, err := os.Lstat(opts.CPUProfile); err == nil {
+			return fmt.Errorf("bench model: cpu profile %s already exists (use --force to overwrite)", opts.CPUProfile)
+		}
+	}
 	// Threads bounds the whole process: local.Engine passes it to the
 	// attention kernels only, while the matmul default engine and the VQGAN
 	// use GOMAXPROCS when unset, so the run sets GOMAXPROCS too.
@@ -90,18 +102,17 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 		res.Threads = runtime.GOMAXPROCS(0)
 	}
 
+	var profile bytes.Buffer // the profile, written to opts.CPUProfile at the end
+	profiling := false
 	if opts.CPUProfile != "" {
-		f, err := os.Create(opts.CPUProfile)
-		if err != nil {
-			return fmt.Errorf("bench model: cpu profile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
+		if err := pprof.StartCPUProfile(&profile); err != nil {
 			return fmt.Errorf("bench model: cpu profile %s: %w", opts.CPUProfile, err)
 		}
+		profiling = true
 		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
+			if profiling {
+				pprof.StopCPUProfile()
+			}
 		}()
 	}
 
@@ -130,6 +141,13 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 		return err
 	}
 	res.TotalS = time.Since(t2).Seconds()
+	if profiling {
+		pprof.StopCPUProfile()
+		profiling = false
+		if err := generator.WriteFileAtomic(opts.CPUProfile, profile.Bytes(), opts.Force); err != nil {
+			return fmt.Errorf("bench model: cpu profile: %w", err)
+		}
+	}
 	for _, t := range out.Timings {
 		switch t.Stage {
 		case "decode":

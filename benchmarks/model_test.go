@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +41,36 @@ func TestRunModelCandidates(t *testing.T) {
 	}
 	if r.Candidates != 2 || r.RankS <= 0 || r.DecodeS <= 0 {
 		t.Errorf("report %+v, want 2 candidates with a ranking time", r)
+	}
+}
+
+// The CPU profile is written once the run has finished, atomically; an
+// existing file is refused before anything runs unless Force is set.
+func TestRunModelCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	opts := ModelOptions{Model: "tiny-random", Threads: 1, Format: "json", CPUProfile: path}
+	if err := RunModel(context.Background(), opts, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b { // pprof profiles are gzip
+		t.Fatalf("profile: %d bytes, %v; want a gzip pprof profile", len(b), err)
+	}
+	os.WriteFile(path, []byte("mine"), 0o644)
+	if err := RunModel(context.Background(), opts, io.Discard); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("existing profile without Force: %v, want an error", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "mine" {
+		t.Error("the existing file was changed")
+	}
+	opts.Force = true
+	if err := RunModel(context.Background(), opts, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); len(b) < 2 || b[0] != 0x1f {
+		t.Error("with Force the profile did not replace the file")
+	}
+	if err := RunModel(context.Background(), ModelOptions{Model: "tiny-random", Format: "xml"}, io.Discard); err == nil {
+		t.Error("format xml accepted")
 	}
 }
