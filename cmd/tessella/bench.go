@@ -54,16 +54,28 @@ func splitList(s string) []string {
 	return out
 }
 
-func parseInts(s, flagName string) ([]int, error) {
+// parseThreads reads a comma-separated list of thread counts, each in
+// [1, local.MaxThreads]; an empty list or an empty item is an error.
+func parseThreads(s string) ([]int, error) {
 	var out []int
-	for _, f := range splitList(s) {
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 {
-			return nil, usageError("--%s: %q is not a positive integer", flagName, f)
+		if err != nil || n < 1 || n > local.MaxThreads {
+			return nil, usageError("--threads: %q is not a thread count between 1 and %d", f, local.MaxThreads)
 		}
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// noArgs refuses words left after a suite's flags: flag parsing stops at
+// the first one, so every flag after it would be silently ignored.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() != 0 {
+		return usageError("%s takes flags only; unexpected arguments %q", fs.Name(), fs.Args())
+	}
+	return nil
 }
 
 func benchAttention(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,9 +91,15 @@ func benchAttention(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	th, err := parseInts(*threads, "threads")
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	th, err := parseThreads(*threads)
 	if err != nil {
 		return err
+	}
+	if *minTime <= 0 {
+		return usageError("--min-time must be positive, got %v", *minTime)
 	}
 	shapeList := splitList(*shapes)
 	if *shapes == "all" {
@@ -103,9 +121,15 @@ func benchGEMM(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	th, err := parseInts(*threads, "threads")
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	th, err := parseThreads(*threads)
 	if err != nil {
 		return err
+	}
+	if *samples < 1 {
+		return usageError("--samples must be ≥ 1, got %d", *samples)
 	}
 	opts := benchmarks.GEMMOptions{Threads: th, Format: *format, Backends: splitList(*backends),
 		Layouts: splitList(*layouts), Samples: *samples}
@@ -124,8 +148,11 @@ func benchScaling(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *threads < 2 || *rounds < 1 {
-		return usageError("bench scaling: --threads must be ≥ 2 and --rounds ≥ 1")
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if *threads < 2 || *threads > local.MaxThreads || *rounds < 1 {
+		return usageError("bench scaling: --threads must be between 2 and %d and --rounds ≥ 1", local.MaxThreads)
 	}
 	return benchmarks.RunScaling(ctx, benchmarks.ScalingOptions{Threads: *threads, Rounds: *rounds, Format: *format}, stdout)
 }
@@ -139,16 +166,26 @@ func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	seed := fs.Uint64("seed", 1, "sampling seed")
 	dtype := fs.String("dtype", "", "weights precision in memory: f32, f16, bf16 or q8")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the timed generation to `FILE`")
+	force := fs.Bool("force", false, "overwrite an existing --cpuprofile file")
 	cands := fs.Int("candidates", 1, "time one image of K candidates (the default model's own default is 6)")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	if *cands < 1 || *cands > local.MaxCandidates {
 		return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
 	}
+	if *format != "md" && *format != "json" {
+		return usageError("--format must be md or json, got %q", *format)
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
+	}
 	if err := checkDType(*dtype); err != nil {
 		return err
 	}
 	return benchmarks.RunModel(ctx, benchmarks.ModelOptions{Model: *modelArg, Threads: *threads, Format: *format, Seed: *seed,
-		DType: *dtype, CPUProfile: *cpuProfile, Candidates: *cands}, stdout)
+		DType: *dtype, CPUProfile: *cpuProfile, Force: *force, Candidates: *cands}, stdout)
 }

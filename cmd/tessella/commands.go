@@ -50,7 +50,7 @@ func cmdDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *tokPath == "" || *out == "" || fs.NArg() != 0 {
 		return usageError("decode: usage: tessella decode [--model M] --tokens FILE -o OUT.png")
 	}
-	if err := checkOutput(*out, *force); err != nil {
+	if err := checkOutput(*out, "image.png", *force); err != nil {
 		return err
 	}
 	b, err := os.ReadFile(*tokPath)

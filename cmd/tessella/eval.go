@@ -6,9 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/tessella-ml/tessella/eval/shapes64"
 	"github.com/tessella-ml/tessella/generator"
@@ -40,7 +41,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errHelp
 	}
 	if args[0] == "compare" {
-		return cmdEvalCompare(args[1:], stdout)
+		return cmdEvalCompare(args[1:], stdout, stderr)
 	}
 	if args[0] != "shapes" {
 		return usageError("eval: unknown benchmark %q (want shapes, or compare)", args[0])
@@ -83,16 +84,39 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError("--n must be between 1 and 100000, got %d", *n)
 	case *format != "md" && *format != "json":
 		return usageError("--format must be md or json, got %q", *format)
-	case *threads < 0:
-		return usageError("--threads must be ≥ 0, got %d", *threads)
-	case set["temperature"] && !(*temp > 0):
-		return usageError("--temperature must be > 0, got %v", *temp)
 	case *topK < 0:
 		return usageError("--top-k must be ≥ 0, got %d", *topK)
-	case set["supercondition"] && (math.IsNaN(*supercon) || math.IsInf(*supercon, 0)):
-		return usageError("--supercondition must be a finite number, got %v", *supercon)
 	case set["candidates"] && (*cands < 1 || *cands > local.MaxCandidates):
 		return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
+	}
+	if set["temperature"] {
+		if err := checkTemperature(*temp); err != nil {
+			return err
+		}
+	}
+	if set["supercondition"] {
+		if err := checkSupercondition(*supercon); err != nil {
+			return err
+		}
+	}
+	if *sheet != "" { // refused now, not after the evaluation
+		if st, err := os.Stat(*sheet); err == nil && st.IsDir() {
+			return fmt.Errorf("--sheet %s is a folder; give a file name, e.g. %s", *sheet, filepath.Join(*sheet, "sheet.png"))
+		}
+		p := *sheet
+		switch strings.ToLower(filepath.Ext(p)) {
+		case "":
+			p += ".png" // as generator.Save names it
+		case ".png":
+		default:
+			return usageError("--sheet %s: the contact sheet is a PNG; give a .png name", *sheet)
+		}
+		if err := checkOutput(p, "sheet.png", *force); err != nil {
+			return err
+		}
 	}
 	opts := shapes64.EvalOptions{Split: *split, N: *n, Seed: *seed, KeepImages: *sheet != ""}
 	if set["temperature"] {
@@ -161,7 +185,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // cmdEvalCompare runs `tessella eval compare A.json B.json`.
-func cmdEvalCompare(args []string, stdout io.Writer) error {
+func cmdEvalCompare(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stderr, evalUsage)
+		return errHelp
+	}
 	if len(args) != 2 {
 		return usageError("eval compare: want two JSON reports (tessella eval shapes --format json), got %d arguments", len(args))
 	}

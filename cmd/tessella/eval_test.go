@@ -44,11 +44,18 @@ func TestEvalShapesCommand(t *testing.T) {
 	if err != nil || cfg.Width != 3*200 {
 		t.Errorf("contact sheet: %+v, %v; want 600 px wide", cfg, err)
 	}
-	// Markdown, and the sheet is not overwritten without --force.
+	// The sheet is not overwritten without --force, and that is refused
+	// before the evaluation runs, not after it.
 	out.Reset()
 	err = cmdEval(context.Background(), []string{"shapes", "--model", "tiny-random", "--n", "2", "--quiet", "--sheet", sheet}, &out, &errb)
-	if err == nil || !strings.Contains(out.String(), "| **all** (fully right) |") {
-		t.Errorf("second run: err %v (want: the sheet exists), output\n%s", err, out.String())
+	if err == nil || !strings.Contains(err.Error(), "already exists") || out.Len() != 0 {
+		t.Errorf("second run: err %v (want: the sheet exists, refused before the run), output\n%s", err, out.String())
+	}
+	// With --force: the report, and the sheet replaced.
+	out.Reset()
+	err = cmdEval(context.Background(), []string{"shapes", "--model", "tiny-random", "--n", "2", "--quiet", "--sheet", sheet, "--force"}, &out, &errb)
+	if err != nil || !strings.Contains(out.String(), "| **all** (fully right) |") {
+		t.Errorf("--force run: err %v, output\n%s", err, out.String())
 	}
 	// --sample-seed: the same prompts, generated with other seeds.
 	out.Reset()

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,25 +84,32 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err := refuseFlags(set, remoteOnly, "the local backend"); err != nil {
 			return err
 		}
+		if set["temperature"] {
+			if err := checkTemperature(*temp); err != nil {
+				return err
+			}
+		}
+		if set["supercondition"] {
+			if err := checkSupercondition(*supercon); err != nil {
+				return err
+			}
+		}
+		if err := checkThreads(*threads); err != nil {
+			return err
+		}
 		switch {
-		case set["temperature"] && !(*temp > 0):
-			return usageError("--temperature must be > 0, got %v", *temp)
 		case *topK < 0:
 			return usageError("--top-k must be ≥ 0, got %d", *topK)
 		case *grid < 1:
 			return usageError("--grid must be ≥ 1, got %d", *grid)
 		case *grid > local.MaxGrid:
-			return usageError("--grid %d would make %d images; at most %d", *grid, *grid**grid, local.MaxGrid)
-		case set["supercondition"] && (math.IsNaN(*supercon) || math.IsInf(*supercon, 0)):
-			return usageError("--supercondition must be a finite number, got %v", *supercon)
+			return usageError("--grid must be at most %d (%d×%d images), got %d", local.MaxGrid, local.MaxGrid, local.MaxGrid, *grid)
 		case set["candidates"] && (*cands < 1 || *cands > local.MaxCandidates):
 			return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
 		case *rng != "go" && *rng != "torch":
 			return usageError("--rng must be go or torch, got %q", *rng)
 		case *scale < 0 || *scale > local.MaxScale:
 			return usageError("--scale must be between 1 and %d (0: the model's default), got %d", local.MaxScale, *scale)
-		case *threads < 0:
-			return usageError("--threads must be ≥ 0, got %d", *threads)
 		case *preview < 0:
 			return usageError("--preview must be ≥ 0, got %d", *preview)
 		}
@@ -162,10 +168,14 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 	// Refuse before the work, not after it: an existing output (without
 	// --force) or a missing folder.
-	for _, p := range []string{*out, *tokOut} {
-		if err := checkOutput(p, *force); err != nil {
-			return err
-		}
+	if err := checkOutput(*out, "image.png", *force); err != nil {
+		return err
+	}
+	if err := checkOutput(*tokOut, "tokens.json", *force); err != nil {
+		return err
+	}
+	if *out != "" && *tokOut != "" && sameFile(*out, *tokOut) {
+		return usageError("--tokens-out and -o name the same file %s; give the tokens another name", *tokOut)
 	}
 	bar := newProgress(stderr, *quiet || *ascii)
 	var previewErr error
@@ -223,23 +233,45 @@ func refuseFlags(set map[string]bool, names []string, who string) error {
 // checkOutput reports a problem with an output path before any work is
 // done: its folder is missing, it is a folder, or it exists and force is
 // off. "" (a generated name) passes.
-func checkOutput(path string, force bool) error {
+func checkOutput(path, example string, force bool) error {
 	if path == "" {
 		return nil
 	}
-	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
-		return fmt.Errorf("%s: the folder %s does not exist", path, filepath.Dir(path))
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("%s: the folder %s does not exist", path, dir)
+	} else if !st.IsDir() {
+		return fmt.Errorf("%s: %s is a file, not a folder", path, dir)
 	}
-	st, err := os.Stat(path)
+	st, err := os.Lstat(path) // a dangling symbolic link exists too
 	switch {
-	case err != nil:
-		return nil
-	case st.IsDir():
-		return fmt.Errorf("%s is a folder; give a file name, e.g. %s", path, filepath.Join(path, "image.png"))
-	case !force:
+	case err == nil && st.IsDir():
+		return fmt.Errorf("%s is a folder; give a file name, e.g. %s", path, filepath.Join(path, example))
+	case err == nil && !force:
 		return fmt.Errorf("%s already exists (use --force to overwrite it)", path)
 	}
+	// The file is written as a temporary file in its folder, then renamed:
+	// try that now, not after the work.
+	f, err := os.CreateTemp(dir, ".tessella-probe-*")
+	if err != nil {
+		return fmt.Errorf("%s: cannot write in %s: %w", path, dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
 	return nil
+}
+
+// sameFile reports whether two output paths name one file: the same
+// cleaned absolute path, or, for existing files, the same file.
+func sameFile(a, b string) bool {
+	if x, err := filepath.Abs(a); err == nil {
+		if y, err := filepath.Abs(b); err == nil && x == y {
+			return true
+		}
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 // previewStem is the path prefix of the intermediate images: the output's

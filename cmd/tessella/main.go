@@ -19,10 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/tessella-ml/tessella/generator/local"
 	"github.com/tessella-ml/tessella/model"
 )
 
@@ -41,6 +43,32 @@ func (e *exitError) Unwrap() error { return e.err }
 // usageError marks a mistake in the command line (exit code 2).
 func usageError(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// checkTemperature refuses a --temperature the sampler cannot use: it
+// samples in float32, where 1e308 is +Inf and 1e-300 is 0.
+func checkTemperature(t float64) error {
+	if f := float64(float32(t)); !(f > 0) || math.IsInf(f, 0) {
+		return usageError("--temperature must be > 0 and finite as a float32 (about 1.2e-38 to 3.4e38), got %v", t)
+	}
+	return nil
+}
+
+// checkSupercondition refuses a --supercondition that is not a finite
+// float32.
+func checkSupercondition(f float64) error {
+	if g := float64(float32(f)); math.IsNaN(g) || math.IsInf(g, 0) {
+		return usageError("--supercondition must be finite as a float32 (|f| below about 3.4e38), got %v", f)
+	}
+	return nil
+}
+
+// checkThreads refuses a thread count outside [0, local.MaxThreads].
+func checkThreads(n int) error {
+	if n < 0 || n > local.MaxThreads {
+		return usageError("--threads must be between 0 (all cores) and %d, got %d", local.MaxThreads, n)
+	}
+	return nil
 }
 
 // checkDType refuses an unknown --dtype as a wrong command line (exit 2,

@@ -162,6 +162,10 @@ func TestBadInput(t *testing.T) {
 	corrupt := filepath.Join(dir, "corrupt.safetensors")
 	os.WriteFile(corrupt, []byte("\x10\x00\x00\x00\x00\x00\x00\x00{not json}"), 0o644)
 	out := filepath.Join(dir, "o.png")
+	existing := filepath.Join(dir, "keep.png") // a file of the user's that no failed command may touch
+	os.WriteFile(existing, []byte("the user's file"), 0o644)
+	aDir := filepath.Join(dir, "adir")
+	os.Mkdir(aDir, 0o755)
 	for _, c := range []struct {
 		args []string
 		code int
@@ -200,6 +204,32 @@ func TestBadInput(t *testing.T) {
 		{[]string{"serve", "--dtype", "f8"}, 2, "--dtype"},
 		{[]string{"bench", "model", "--dtype", "f8"}, 2, "--dtype"},
 		{[]string{"convert", "--dtype", "f16", "--float", "bf16", "a", "b"}, 2, "--float"},
+		{[]string{"generate", "--threads", "5000", "x"}, 2, "--threads"},
+		{[]string{"generate", "--temperature", "1e308", "x"}, 2, "--temperature"},
+		{[]string{"generate", "--temperature", "1e-300", "x"}, 2, "--temperature"},
+		{[]string{"generate", "--supercondition", "1e300", "x"}, 2, "--supercondition"},
+		{[]string{"generate", "--grid", "9", "x"}, 2, "at most 8"},
+		{[]string{"generate", "--grid", "4294967296", "x"}, 2, "at most 8"},
+		{[]string{"generate", "--tokens-out", out, "-o", out, "x"}, 2, "same file"},
+		{[]string{"generate", "--tokens-out", existing, "-o", out, "x"}, 1, "already exists"},
+		{[]string{"generate", "-o", filepath.Join(existing, "x.png"), "x"}, 1, "not a folder"},
+		{[]string{"trace", "--out", filepath.Join(dir, "tr"), "--temperature", "NaN", "x"}, 2, "--temperature"},
+		{[]string{"trace", "--out", filepath.Join(dir, "tr"), "--supercondition", "NaN", "x"}, 2, "--supercondition"},
+		{[]string{"eval", "shapes", "--threads", "5000"}, 2, "--threads"},
+		{[]string{"eval", "shapes", "--sheet", existing}, 1, "already exists"},
+		{[]string{"eval", "shapes", "--sheet", aDir}, 1, "folder"},
+		{[]string{"eval", "shapes", "--sheet", filepath.Join(dir, "s.txt")}, 2, ".png"},
+		{[]string{"serve", "--workers", "1000000"}, 2, "--workers"},
+		{[]string{"serve", "--max-body", "0"}, 2, "--max-body"},
+		{[]string{"serve", "--threads", "5000"}, 2, "--threads"},
+		{[]string{"bench", "gemm", "extra", "--backends", "bogus"}, 2, "unexpected arguments"},
+		{[]string{"bench", "scaling", "--threads", "1000000"}, 2, "--threads"},
+		{[]string{"bench", "attention", "--threads", "1,,2"}, 2, "--threads"},
+		{[]string{"bench", "gemm", "--samples", "0"}, 2, "--samples"},
+		{[]string{"bench", "model", "--format", "xml"}, 2, "--format"},
+		{[]string{"bench", "model", "--threads", "5000"}, 2, "--threads"},
+		{[]string{"bench", "model", "--model", "tiny-random", "--cpuprofile", existing}, 1, "already exists"},
+		{[]string{"eval", "compare", notJSON, notJSON}, 1, "not a JSON report"},
 	} {
 		code, _, stderr := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.msg) {
@@ -208,6 +238,15 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a failed command left an output file")
+	}
+	if b, err := os.ReadFile(existing); err != nil || string(b) != "the user's file" {
+		t.Errorf("a failed command changed the user's file: %q, %v", b, err)
+	}
+	if entries, _ := os.ReadDir(aDir); len(entries) != 0 {
+		t.Errorf("a failed command wrote into %s: %v", aDir, entries)
+	}
+	if _, err := os.Stat(aDir + ".png"); err == nil {
+		t.Error("eval --sheet DIR wrote DIR.png")
 	}
 }
 

@@ -14,6 +14,14 @@ import (
 	"github.com/tessella-ml/tessella/server"
 )
 
+// Upper bounds of serve's sizes: each worker and each queued request holds
+// memory (a worker's generation buffers; a request's body), so an absurd
+// value would exhaust memory, not serve more.
+const (
+	maxWorkers    = 256
+	maxQueueLimit = 100000
+)
+
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -44,8 +52,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("the API key file %s is empty", *keyFile)
 		}
 	}
-	if *workers < 1 || *maxQueue < 0 || *maxBody < 1024 {
-		return usageError("--workers must be ≥ 1, --max-queue ≥ 0 and --max-body ≥ 1024")
+	switch {
+	case *workers < 1 || *workers > maxWorkers:
+		return usageError("--workers must be between 1 and %d, got %d", maxWorkers, *workers)
+	case *maxQueue < 0 || *maxQueue > maxQueueLimit:
+		return usageError("--max-queue must be between 0 and %d, got %d", maxQueueLimit, *maxQueue)
+	case *maxBody < 1024:
+		return usageError("--max-body must be ≥ 1024 bytes, got %d", *maxBody)
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
 	}
 	if err := checkDType(*dtype); err != nil {
 		return err

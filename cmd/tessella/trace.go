@@ -32,12 +32,25 @@ func cmdTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) != 1 || *out == "" {
 		return usageError("trace: usage: tessella trace [flags] --out DIR PROMPT")
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["temperature"] {
+		if err := checkTemperature(*temp); err != nil {
+			return err
+		}
+	}
+	if set["supercondition"] && *supercon != -1 {
+		if err := checkSupercondition(*supercon); err != nil {
+			return err
+		}
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
+	}
 	switch {
-	case *temp < 0:
-		return usageError("--temperature must be > 0, got %v", *temp)
 	case *topK < -1:
 		return usageError("--top-k must be ≥ 0 (or -1 for the model's default), got %d", *topK)
-	case *supercon < 0 && *supercon != -1:
+	case !(*supercon >= 0) && *supercon != -1:
 		return usageError("--supercondition must be ≥ 0 (or -1 for the model's default), got %v", *supercon)
 	case *every < 0:
 		return usageError("--every must be ≥ 0, got %d", *every)
