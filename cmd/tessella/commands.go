@@ -63,6 +63,9 @@ func cmdDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := dec.Decode(&tf); err != nil {
 		return fmt.Errorf("%s: not a tokens file: %w", *tokPath, err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%s: not a tokens file: more after its JSON object", *tokPath)
+	}
 	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads})
 	if err != nil {
 		return err
@@ -175,6 +178,9 @@ func cmdInspect(args []string, stdout, stderr io.Writer) error {
 	}
 	if isPNG(path) {
 		return inspectPNG(path, stdout)
+	}
+	if strings.EqualFold(filepath.Ext(path), ".png") {
+		return fmt.Errorf("%s: not a PNG (it lacks the PNG signature)", path)
 	}
 	return inspectFile(path, stdout)
 }

@@ -63,6 +63,9 @@ func cmdConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	in, out := pos[0], pos[1]
+	if strings.TrimSpace(in) == "" || strings.TrimSpace(out) == "" {
+		return usageError("convert: IN and OUT must be non-empty paths")
+	}
 	logf := func(format string, a ...any) {
 		if !*quiet {
 			fmt.Fprintf(stderr, format+"\n", a...)

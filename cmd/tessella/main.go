@@ -138,6 +138,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		err = cmdBench(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
+		if len(rest) != 0 {
+			err = usageError("version takes no arguments, got %q", rest)
+			break
+		}
 		fmt.Fprintln(stdout, "tessella", version)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

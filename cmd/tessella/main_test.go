@@ -166,6 +166,10 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(existing, []byte("the user's file"), 0o644)
 	aDir := filepath.Join(dir, "adir")
 	os.Mkdir(aDir, 0o755)
+	trailing := filepath.Join(dir, "trailing.json")
+	os.WriteFile(trailing, append(b, []byte(" garbage")...), 0o644)
+	fakePNG := filepath.Join(dir, "fake.png")
+	os.WriteFile(fakePNG, []byte("not an image at all"), 0o644)
 	for _, c := range []struct {
 		args []string
 		code int
@@ -230,6 +234,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"bench", "model", "--threads", "5000"}, 2, "--threads"},
 		{[]string{"bench", "model", "--model", "tiny-random", "--cpuprofile", existing}, 1, "already exists"},
 		{[]string{"eval", "compare", notJSON, notJSON}, 1, "not a JSON report"},
+		{[]string{"version", "extra"}, 2, "no arguments"},
+		{[]string{"pull", "--retries", "-1", "mini"}, 2, "--retries"},
+		{[]string{"decode", "--tokens", trailing, "-o", out}, 1, "more after"},
+		{[]string{"inspect", fakePNG}, 1, "not a PNG"},
+		{[]string{"convert", "--dtype", "f16", corrupt, ""}, 2, "non-empty"},
 	} {
 		code, _, stderr := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.msg) {

@@ -45,8 +45,11 @@ func cmdPull(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError("pull: usage: tessella pull mini|mega [--dtype f32|f16|bf16|q8] [--models DIR] [--base-url URL]")
 	}
 	opts := local.PullOptions{ModelsDir: *models, BaseURL: *baseURL, KeepPT: *keepPT, Retries: *retries}
-	if *retries <= 0 {
-		opts.Retries = -1
+	switch {
+	case *retries < 0:
+		return usageError("--retries must be ≥ 0 (0: do not resume), got %d", *retries)
+	case *retries == 0:
+		opts.Retries = -1 // PullOptions: negative is none, 0 its default
 	}
 	if *dtArg != "" {
 		if opts.DType, err = weights.ParseDType(*dtArg); err != nil {
