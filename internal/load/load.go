@@ -39,7 +39,7 @@ func (r *Reader) Tensor(name string, shape ...int) []float32 {
 }
 
 // Tensor returns the tensor name, which must exist with exactly shape and
-// as many values as shape holds.
+// as many values as shape holds, all of them finite.
 func Tensor(src Source, name string, shape ...int) ([]float32, error) {
 	if !src.Has(name) {
 		return nil, fmt.Errorf("missing tensor %s (shape %v)", name, shape)
@@ -57,6 +57,11 @@ func Tensor(src Source, name string, shape ...int) ([]float32, error) {
 	}
 	if len(data) != n {
 		return nil, fmt.Errorf("%s has %d values, its shape %v needs %d", name, len(data), shape, n)
+	}
+	for i, v := range data {
+		if v-v != 0 { // NaN or ±Inf: no trained network holds one
+			return nil, fmt.Errorf("%s holds %v at index %d: a corrupt or diverged weights file", name, v, i)
+		}
 	}
 	return data, nil
 }

@@ -2,6 +2,7 @@ package load
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -26,6 +27,8 @@ func TestTensor(t *testing.T) {
 		"w":      {[]float32{1, 2, 3, 4, 5, 6}, []int{2, 3}},
 		"short":  {[]float32{1, 2}, []int{2, 3}},
 		"broken": {},
+		"nan":    {[]float32{1, float32(math.NaN())}, []int{2}},
+		"inf":    {[]float32{float32(math.Inf(-1)), 0}, []int{2}},
 	}
 	if got, err := Tensor(src, "w", 2, 3); err != nil || len(got) != 6 || got[5] != 6 {
 		t.Fatalf("Tensor(w) = %v, %v", got, err)
@@ -39,6 +42,8 @@ func TestTensor(t *testing.T) {
 		{"w", []int{3, 2}, "w has shape [2 3], want [3 2]"},
 		{"short", []int{2, 3}, "short has 2 values, its shape [2 3] needs 6"},
 		{"broken", []int{1}, "broken: unreadable"},
+		{"nan", []int{2}, "nan holds NaN at index 1"},
+		{"inf", []int{2}, "inf holds -Inf at index 0"},
 	} {
 		if _, err := Tensor(src, c.name, c.shape...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Tensor(%s, %v): %v, want %q", c.name, c.shape, err, c.want)
