@@ -54,11 +54,11 @@ func checkTemperature(t float64) error {
 	return nil
 }
 
-// checkSupercondition refuses a --supercondition that is not a finite
-// float32.
+// checkSupercondition refuses a --supercondition that is negative or not
+// a finite float32 (the server's rule too: f ≥ 0).
 func checkSupercondition(f float64) error {
-	if g := float64(float32(f)); math.IsNaN(g) || math.IsInf(g, 0) {
-		return usageError("--supercondition must be finite as a float32 (|f| below about 3.4e38), got %v", f)
+	if g := float64(float32(f)); !(g >= 0) || math.IsInf(g, 0) {
+		return usageError("--supercondition must be ≥ 0 and finite as a float32 (below about 3.4e38), got %v", f)
 	}
 	return nil
 }

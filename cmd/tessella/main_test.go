@@ -212,6 +212,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"generate", "--temperature", "1e308", "x"}, 2, "--temperature"},
 		{[]string{"generate", "--temperature", "1e-300", "x"}, 2, "--temperature"},
 		{[]string{"generate", "--supercondition", "1e300", "x"}, 2, "--supercondition"},
+		{[]string{"generate", "--supercondition", "-5", "x"}, 2, "--supercondition"},
 		{[]string{"generate", "--grid", "9", "x"}, 2, "at most 8"},
 		{[]string{"generate", "--grid", "4294967296", "x"}, 2, "at most 8"},
 		{[]string{"generate", "--tokens-out", out, "-o", out, "x"}, 2, "same file"},
