@@ -168,6 +168,17 @@ func RunAttention(ctx context.Context, opts AttentionOptions, w io.Writer) error
 		}
 		shapes[i] = s
 	}
+	if opts.PlotDir != "" { // a folder the plots cannot go into is refused now, not after the run
+		if err := os.MkdirAll(opts.PlotDir, 0o755); err != nil {
+			return fmt.Errorf("bench attention: plots: %w", err)
+		}
+		f, err := os.CreateTemp(opts.PlotDir, ".tessella-probe-*")
+		if err != nil {
+			return fmt.Errorf("bench attention: plots: cannot write in %s: %w", opts.PlotDir, err)
+		}
+		f.Close()
+		os.Remove(f.Name())
+	}
 	var peer map[string]float64
 	if opts.Peer != "" {
 		var err error

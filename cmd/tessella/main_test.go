@@ -236,6 +236,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"bench", "model", "--model", "tiny-random", "--cpuprofile", existing}, 1, "already exists"},
 		{[]string{"eval", "compare", notJSON, notJSON}, 1, "not a JSON report"},
 		{[]string{"version", "extra"}, 2, "no arguments"},
+		{[]string{"bench", "attention", "--plot", filepath.Join(existing, "plots")}, 1, "plots"},
 		{[]string{"pull", "--retries", "-1", "mini"}, 2, "--retries"},
 		{[]string{"decode", "--tokens", trailing, "-o", out}, 1, "more after"},
 		{[]string{"inspect", fakePNG}, 1, "not a PNG"},
