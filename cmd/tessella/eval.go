@@ -89,18 +89,8 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case set["candidates"] && (*cands < 1 || *cands > local.MaxCandidates):
 		return usageError("--candidates must be between 1 and %d, got %d", local.MaxCandidates, *cands)
 	}
-	if err := checkThreads(*threads); err != nil {
+	if err := checkSamplingFlags(set, *temp, *supercon, *threads); err != nil {
 		return err
-	}
-	if set["temperature"] {
-		if err := checkTemperature(*temp); err != nil {
-			return err
-		}
-	}
-	if set["supercondition"] {
-		if err := checkSupercondition(*supercon); err != nil {
-			return err
-		}
 	}
 	if *sheet != "" { // refused now, not after the evaluation
 		if st, err := os.Stat(*sheet); err == nil && st.IsDir() {

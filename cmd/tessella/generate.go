@@ -84,17 +84,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err := refuseFlags(set, remoteOnly, "the local backend"); err != nil {
 			return err
 		}
-		if set["temperature"] {
-			if err := checkTemperature(*temp); err != nil {
-				return err
-			}
-		}
-		if set["supercondition"] {
-			if err := checkSupercondition(*supercon); err != nil {
-				return err
-			}
-		}
-		if err := checkThreads(*threads); err != nil {
+		if err := checkSamplingFlags(set, *temp, *supercon, *threads); err != nil {
 			return err
 		}
 		switch {

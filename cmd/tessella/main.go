@@ -63,6 +63,22 @@ func checkSupercondition(f float64) error {
 	return nil
 }
 
+// checkSamplingFlags checks --temperature and --supercondition where the
+// command line sets them, and --threads.
+func checkSamplingFlags(set map[string]bool, temp, supercon float64, threads int) error {
+	if set["temperature"] {
+		if err := checkTemperature(temp); err != nil {
+			return err
+		}
+	}
+	if set["supercondition"] {
+		if err := checkSupercondition(supercon); err != nil {
+			return err
+		}
+	}
+	return checkThreads(threads)
+}
+
 // checkThreads refuses a thread count outside [0, local.MaxThreads].
 func checkThreads(n int) error {
 	if n < 0 || n > local.MaxThreads {
