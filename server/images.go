@@ -71,9 +71,6 @@ type streamEvent struct {
 	GalleryURL string  `json:"gallery_url,omitempty"`
 }
 
-// bodyReadTimeout bounds how long a client may take to send its request body.
-const bodyReadTimeout = time.Minute
-
 // encodedImage is one final image, encoded.
 type encodedImage struct {
 	data       []byte
@@ -87,10 +84,18 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	// Bound the time to send the body, then lift the deadline: a read
 	// deadline left in place would end long generations (the server's
 	// background read would time out and cancel the request's context).
+	// After a failed read the deadline stays, and the connection is closed
+	// after the answer: net/http discards an unread body before it writes
+	// the response, and without a deadline it would wait for the rest of
+	// a stalled body for ever, never answering.
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	_ = rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
-	_ = rc.SetReadDeadline(time.Time{})
+	if err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	} else {
+		w.Header().Set("Connection", "close")
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -30,6 +30,10 @@ type Options struct {
 	MaxQueue int
 	// MaxBody is the largest request body in bytes; default 1 MiB.
 	MaxBody int64
+	// BodyTimeout bounds how long a client may take to send a generation
+	// request's body; after it the client gets a 400 and the connection is
+	// closed. Default 1 minute.
+	BodyTimeout time.Duration
 	// ImageTTL is how long images made with response_format "url" are kept;
 	// default 60 minutes.
 	ImageTTL time.Duration
@@ -71,6 +75,7 @@ const (
 	defaultWorkers         = 1
 	defaultMaxQueue        = 16
 	defaultMaxBody         = 1 << 20
+	defaultBodyTimeout     = time.Minute
 	defaultImageTTL        = 60 * time.Minute
 	defaultMaxStored       = 1000
 	defaultGalleryMax      = 48
@@ -94,6 +99,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxBody == 0 {
 		o.MaxBody = defaultMaxBody
+	}
+	if o.BodyTimeout == 0 {
+		o.BodyTimeout = defaultBodyTimeout
 	}
 	if o.ImageTTL == 0 {
 		o.ImageTTL = defaultImageTTL
@@ -138,6 +146,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("server: Options.MaxPromptChars = %d, want > 0", o.MaxPromptChars)
 	case o.ShutdownTimeout < 0:
 		return o, fmt.Errorf("server: Options.ShutdownTimeout = %v, want > 0", o.ShutdownTimeout)
+	case o.BodyTimeout < 0:
+		return o, fmt.Errorf("server: Options.BodyTimeout = %v, want > 0", o.BodyTimeout)
 	}
 	return o, nil
 }
