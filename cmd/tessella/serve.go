@@ -55,8 +55,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch {
 	case *workers < 1 || *workers > maxWorkers:
 		return usageError("--workers must be between 1 and %d, got %d", maxWorkers, *workers)
-	case *maxQueue < 0 || *maxQueue > maxQueueLimit:
-		return usageError("--max-queue must be between 0 and %d, got %d", maxQueueLimit, *maxQueue)
+	case *maxQueue < 1 || *maxQueue > maxQueueLimit:
+		// (server.Options reads 0 as its default, 16, so 0 cannot mean "no queue")
+		return usageError("--max-queue must be between 1 and %d, got %d", maxQueueLimit, *maxQueue)
 	case *maxBody < 1024:
 		return usageError("--max-body must be ≥ 1024 bytes, got %d", *maxBody)
 	}
