@@ -221,8 +221,9 @@ func refuseFlags(set map[string]bool, names []string, who string) error {
 }
 
 // checkOutput reports a problem with an output path before any work is
-// done: its folder is missing, it is a folder, or it exists and force is
-// off. "" (a generated name) passes.
+// done: its folder is missing or cannot be written, it is a folder (example
+// names a file to suggest in it), or it exists, even as a dangling link,
+// and force is off. "" (a generated name) passes.
 func checkOutput(path, example string, force bool) error {
 	if path == "" {
 		return nil
