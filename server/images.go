@@ -91,12 +91,8 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
-	if err == nil {
-		_ = rc.SetReadDeadline(time.Time{})
-	} else {
-		w.Header().Set("Connection", "close")
-	}
 	if err != nil {
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			s.writeError(w, &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error",
@@ -107,6 +103,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, invalid("", "read_error", "could not read the request body: "+err.Error()))
 		return
 	}
+	_ = rc.SetReadDeadline(time.Time{})
 	req, aerr := decodeRequest(body, s.lim)
 	if aerr != nil {
 		s.writeError(w, aerr)
