@@ -98,7 +98,7 @@ func meanAbsDiff(t *testing.T, a, b image.Image) float64 {
 }
 
 // The precision study of docs/models.md: testdata/engine's tiny model
-// (width 64, one layer each, VQGAN 16×16 tokens → 64×64 pixels) converted
+// (width 64, one layer each, VQGAN 16×16 tokens → 32×32 pixels) converted
 // from fp32 to each dtype, then for several seeds, with --rng go:
 //
 //   - the decoder's weights: relative RMS error √(Σ(x̂−x)²/Σx²);
