@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tessella-ml/tessella/attention"
+	"github.com/tessella-ml/tessella/generator"
 )
 
 // AttentionOptions configures RunAttention. Zero values take the defaults
@@ -172,12 +173,9 @@ func RunAttention(ctx context.Context, opts AttentionOptions, w io.Writer) error
 		if err := os.MkdirAll(opts.PlotDir, 0o755); err != nil {
 			return fmt.Errorf("bench attention: plots: %w", err)
 		}
-		f, err := os.CreateTemp(opts.PlotDir, ".tessella-probe-*")
-		if err != nil {
-			return fmt.Errorf("bench attention: plots: cannot write in %s: %w", opts.PlotDir, err)
+		if err := generator.CheckWritable(opts.PlotDir); err != nil {
+			return fmt.Errorf("bench attention: plots: %w", err)
 		}
-		f.Close()
-		os.Remove(f.Name())
 	}
 	var peer map[string]float64
 	if opts.Peer != "" {

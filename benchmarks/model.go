@@ -103,17 +103,11 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 	}
 
 	var profile bytes.Buffer // the profile, written to opts.CPUProfile at the end
-	profiling := false
 	if opts.CPUProfile != "" {
 		if err := pprof.StartCPUProfile(&profile); err != nil {
 			return fmt.Errorf("bench model: cpu profile %s: %w", opts.CPUProfile, err)
 		}
-		profiling = true
-		defer func() {
-			if profiling {
-				pprof.StopCPUProfile()
-			}
-		}()
+		defer pprof.StopCPUProfile() // on an early return; a no-op after the stop below
 	}
 
 	// The encoder alone, once, as the generation will run it.
@@ -141,9 +135,8 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 		return err
 	}
 	res.TotalS = time.Since(t2).Seconds()
-	if profiling {
+	if opts.CPUProfile != "" {
 		pprof.StopCPUProfile()
-		profiling = false
 		if err := generator.WriteFileAtomic(opts.CPUProfile, profile.Bytes(), opts.Force); err != nil {
 			return fmt.Errorf("bench model: cpu profile: %w", err)
 		}

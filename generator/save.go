@@ -381,6 +381,18 @@ func foldLatin1(r rune) string {
 }
 
 // writeTemp writes data to a new synced file in dir and returns its name.
+// CheckWritable reports whether the atomic writes of this package can
+// work in dir: it creates and removes a temporary file there, as they do.
+// Commands call it before long work whose result goes into dir.
+func CheckWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".tessella-*.tmp")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 func writeTemp(dir string, data []byte) (string, error) {
 	f, err := os.CreateTemp(dir, ".tessella-*.tmp")
 	if err != nil {

@@ -22,16 +22,27 @@ type SampleOptions struct {
 	Supercondition float32
 }
 
-// Validate checks the options against a codebook of the given size.
+// An OptionError is Validate's refusal of one option; Option names it
+// ("temperature", "top_k" or "supercondition").
+type OptionError struct {
+	Option string
+	msg    string
+}
+
+func (e *OptionError) Error() string { return "sampler: " + e.msg }
+
+// Validate checks the options against a codebook of the given size; its
+// error is an *OptionError. The options are float32, so a temperature of
+// 1e308 arrives as +Inf and one of 1e-300 as 0.
 func (o SampleOptions) Validate(codebook int) error {
 	t := float64(o.Temperature)
 	switch {
 	case !(t > 0) || math.IsInf(t, 0):
-		return fmt.Errorf("sampler: temperature %g must be positive and finite", o.Temperature)
+		return &OptionError{"temperature", fmt.Sprintf("temperature %g must be positive and finite as a float32 (about 1.2e-38 to 3.4e38)", o.Temperature)}
 	case o.TopK < 0 || o.TopK > codebook:
-		return fmt.Errorf("sampler: top_k %d outside [0, %d]", o.TopK, codebook)
+		return &OptionError{"top_k", fmt.Sprintf("top_k %d outside [0, %d] (0 keeps all)", o.TopK, codebook)}
 	case math.IsNaN(float64(o.Supercondition)) || math.IsInf(float64(o.Supercondition), 0):
-		return fmt.Errorf("sampler: supercondition factor %g must be finite", o.Supercondition)
+		return &OptionError{"supercondition", fmt.Sprintf("supercondition factor %g must be finite as a float32 (|f| below about 3.4e38)", o.Supercondition)}
 	}
 	return nil
 }

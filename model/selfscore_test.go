@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"testing"
@@ -146,5 +147,24 @@ func TestGenerateTokensScored(t *testing.T) {
 	}
 	if _, _, err := m.GenerateTokensScored(ctx, text, 0, opts, NewGoRNG(9), nil); err == nil {
 		t.Error("GenerateTokensScored(n=0) accepted")
+	}
+}
+
+// Validate names the option it refuses, as an *OptionError; the options
+// are float32, so 1e-300 and 1e308 arrive as 0 and +Inf.
+func TestSampleOptionsValidate(t *testing.T) {
+	ok := SampleOptions{Temperature: 1, TopK: 8, Supercondition: 1.25}
+	if err := ok.Validate(16); err != nil {
+		t.Fatal(err)
+	}
+	for want, o := range map[string]SampleOptions{
+		"temperature":    {Temperature: float32(math.Inf(1)), TopK: 8},
+		"top_k":          {Temperature: 1, TopK: 17},
+		"supercondition": {Temperature: 1, Supercondition: float32(math.NaN())},
+	} {
+		var oe *OptionError
+		if err := o.Validate(16); !errors.As(err, &oe) || oe.Option != want {
+			t.Errorf("%+v: %v, want an *OptionError for %s", o, err, want)
+		}
 	}
 }

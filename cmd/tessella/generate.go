@@ -241,14 +241,9 @@ func checkOutput(path, example string, force bool) error {
 	case err == nil && !force:
 		return fmt.Errorf("%s already exists (use --force to overwrite it)", path)
 	}
-	// The file is written as a temporary file in its folder, then renamed:
-	// try that now, not after the work.
-	f, err := os.CreateTemp(dir, ".tessella-probe-*")
-	if err != nil {
-		return fmt.Errorf("%s: cannot write in %s: %w", path, dir, err)
+	if err := generator.CheckWritable(dir); err != nil { // the write goes through a temporary file there
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	f.Close()
-	os.Remove(f.Name())
 	return nil
 }
 

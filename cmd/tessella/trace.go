@@ -32,26 +32,16 @@ func cmdTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) != 1 || *out == "" {
 		return usageError("trace: usage: tessella trace [flags] --out DIR PROMPT")
 	}
-	set := map[string]bool{}
+	set := map[string]bool{} // the flags given a value of their own, not their "model's default" sentinel
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["temperature"] {
-		if err := checkTemperature(*temp); err != nil {
-			return err
-		}
-	}
-	if set["supercondition"] && *supercon != -1 {
-		if err := checkSupercondition(*supercon); err != nil {
-			return err
-		}
-	}
-	if err := checkThreads(*threads); err != nil {
+	set["temperature"] = set["temperature"] && *temp != 0
+	set["supercondition"] = set["supercondition"] && *supercon != -1
+	if err := checkSamplingFlags(set, *temp, *supercon, *threads); err != nil {
 		return err
 	}
 	switch {
 	case *topK < -1:
 		return usageError("--top-k must be ≥ 0 (or -1 for the model's default), got %d", *topK)
-	case !(*supercon >= 0) && *supercon != -1:
-		return usageError("--supercondition must be ≥ 0 (or -1 for the model's default), got %v", *supercon)
 	case *every < 0:
 		return usageError("--every must be ≥ 0, got %d", *every)
 	case *rng != "go" && *rng != "torch":
@@ -69,13 +59,13 @@ func cmdTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	d := eng.Defaults()
 	o.Seed, o.RNG, o.OutDir = *seed, *rng, *out
 	o.Temperature, o.TopK, o.Supercondition = float32(d.Temperature), d.TopK, float32(d.Supercondition)
-	if *temp > 0 {
+	if set["temperature"] {
 		o.Temperature = float32(*temp)
 	}
 	if *topK >= 0 {
 		o.TopK = *topK
 	}
-	if *supercon >= 0 {
+	if set["supercondition"] {
 		o.Supercondition = float32(*supercon)
 	}
 	if *every > 0 {

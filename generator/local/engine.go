@@ -212,28 +212,23 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	}
 	opts := model.SampleOptions{Temperature: float32(e.defaults.Temperature), TopK: e.defaults.TopK,
 		Supercondition: float32(e.defaults.Supercondition)}
-	// Each field the request sets is checked on its own, as the float32 the
-	// sampler will use: 1e308 or 1e-300 are numbers in the request but
-	// +Inf and 0 there.
 	if req.Temperature != nil {
 		opts.Temperature = float32(*req.Temperature)
-		if t := float64(opts.Temperature); !(t > 0) || math.IsInf(t, 0) {
-			return nil, generator.Invalid("temperature", "temperature %g must be positive and finite as a float32 (about 1.2e-38 to 3.4e38)", *req.Temperature)
-		}
 	}
 	if req.TopK != nil {
 		opts.TopK = *req.TopK
-		if w := e.model.Config.Codebook(); opts.TopK < 0 || opts.TopK > w {
-			return nil, generator.Invalid("top_k", "top_k %d outside [0, %d] (0 keeps all)", opts.TopK, w)
-		}
 	}
 	if req.Supercondition != nil {
 		opts.Supercondition = float32(*req.Supercondition)
-		if f := float64(opts.Supercondition); math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, generator.Invalid("supercondition", "supercondition %g must be finite as a float32 (|f| below about 3.4e38)", *req.Supercondition)
-		}
 	}
-	if err := opts.Validate(e.model.Config.Codebook()); err != nil { // the model's own defaults
+	if err := opts.Validate(e.model.Config.Codebook()); err != nil {
+		// The refused option names the request's field; one the request
+		// did not set is the model's own default.
+		var oe *model.OptionError
+		if errors.As(err, &oe) && (oe.Option == "temperature" && req.Temperature != nil ||
+			oe.Option == "top_k" && req.TopK != nil || oe.Option == "supercondition" && req.Supercondition != nil) {
+			return nil, generator.Invalid(oe.Option, "%v", err)
+		}
 		return nil, fmt.Errorf("sampling defaults: %w", err)
 	}
 	scale := e.defaults.Scale
