@@ -294,3 +294,42 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	waitGoroutines(t, base)
 }
+
+// With no queue (MaxQueue < 0) a request is refused exactly while every
+// worker is generating: one that waits for the previous answer is always
+// admitted, however soon after it comes.
+func TestNoQueue(t *testing.T) {
+	f := newFake()
+	s, ts := newTestServer(t, f, Options{Workers: 1, MaxQueue: -1})
+	c := ts.Client()
+	url := ts.URL + "/v1/images/generations"
+	for i := range 50 {
+		if code, _, body := postJSON(t, c, url, "", map[string]any{"prompt": "one after another"}); code != 200 {
+			t.Fatalf("request %d after the previous answer: %d %s", i, code, body)
+		}
+	}
+
+	f.started = make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(`{"prompt":"block"}`))
+		req.Header.Set("Content-Type", "application/json")
+		r, err := c.Do(req)
+		if err == nil {
+			r.Body.Close()
+		}
+		done <- err
+	}()
+	<-f.started
+	code, h, body := postJSON(t, c, url, "", map[string]any{"prompt": "second"})
+	if code != 429 || h.Get("Retry-After") == "" || !strings.Contains(string(body), "workers are all generating") {
+		t.Errorf("while the only worker is busy: %d Retry-After %q %s", code, h.Get("Retry-After"), body)
+	}
+	if n := len(s.jobs); n != 0 {
+		t.Errorf("%d jobs queued with no queue", n)
+	}
+	cancel()
+	<-done
+}

@@ -25,8 +25,9 @@ type Options struct {
 	APIKey string
 	// Workers is the number of concurrent Generate calls; default 1.
 	Workers int
-	// MaxQueue is the number of admitted jobs waiting for a worker; beyond
-	// it requests get 429. Default 16.
+	// MaxQueue is the number of admitted jobs that may wait for a worker;
+	// beyond it requests get 429. Default 16; negative: no queue (a request
+	// that finds every worker busy gets 429).
 	MaxQueue int
 	// MaxBody is the largest request body in bytes; default 1 MiB.
 	MaxBody int64
@@ -124,14 +125,15 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = defaultShutdownTimeout
 	}
+	if o.MaxQueue < 0 {
+		o.MaxQueue = 0 // no queue
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	switch {
 	case o.Workers < 0:
 		return o, fmt.Errorf("server: Options.Workers = %d, want > 0", o.Workers)
-	case o.MaxQueue < 0:
-		return o, fmt.Errorf("server: Options.MaxQueue = %d, want > 0", o.MaxQueue)
 	case o.MaxBody < 0:
 		return o, fmt.Errorf("server: Options.MaxBody = %d, want > 0", o.MaxBody)
 	case o.ImageTTL < 0:

@@ -47,6 +47,7 @@ type Server struct {
 
 	mu         sync.Mutex // guards closing and job admission
 	closing    bool
+	admitted   int            // jobs running or waiting: at most Workers + MaxQueue
 	jobsWG     sync.WaitGroup // admitted jobs not yet finished
 	jobCtx     context.Context
 	cancelJobs context.CancelFunc
@@ -91,7 +92,7 @@ func New(gen generator.Generator, opts Options) (*Server, error) {
 		metrics: newMetrics(),
 		files:   newFileStore(o.ImageTTL, o.MaxStoredImages),
 		gallery: &gallery{max: o.GalleryMax},
-		jobs:    make(chan *job, o.MaxQueue),
+		jobs:    make(chan *job, o.Workers+o.MaxQueue), // never full: see submit
 		quit:    make(chan struct{}),
 	}
 	if s.model == "" {
@@ -220,23 +221,28 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// submit admits j to the queue, or answers why not.
+// submit admits j to the queue, or answers why not. Admission counts the
+// jobs running and waiting (not the channel's free slots), so that with no
+// queue a request is refused exactly when every worker is generating, not
+// when a worker that has just finished has yet to come back for more.
 func (s *Server) submit(j *job) *apiError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return shuttingDown()
 	}
-	s.jobsWG.Add(1)
-	select {
-	case s.jobs <- j:
-		return nil
-	default:
-		s.jobsWG.Done()
+	if s.admitted >= s.opts.Workers+s.opts.MaxQueue {
+		msg := fmt.Sprintf("the server is busy: %d jobs are queued; retry later", s.opts.MaxQueue)
+		if s.opts.MaxQueue == 0 {
+			msg = fmt.Sprintf("the server is busy: its %d workers are all generating; retry later", s.opts.Workers)
+		}
 		return &apiError{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "queue_full",
-			Message: fmt.Sprintf("the server is busy: %d jobs are queued; retry later", s.opts.MaxQueue),
-			Kind:    "queue_full", RetryAfter: s.retryAfter()}
+			Message: msg, Kind: "queue_full", RetryAfter: s.retryAfter()}
 	}
+	s.admitted++
+	s.jobsWG.Add(1)
+	s.jobs <- j // cap Workers+MaxQueue ≥ admitted: never blocks
+	return nil
 }
 
 // retryAfter estimates in seconds (1–60) when a queue slot frees up.
@@ -266,6 +272,11 @@ func (s *Server) worker() {
 // run executes one job; a job whose client has left is skipped.
 func (s *Server) run(j *job) {
 	defer s.jobsWG.Done()
+	defer func() {
+		s.mu.Lock()
+		s.admitted--
+		s.mu.Unlock()
+	}()
 	if err := j.ctx.Err(); err != nil {
 		j.done <- jobResult{err: err}
 		return

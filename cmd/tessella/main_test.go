@@ -226,7 +226,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"eval", "shapes", "--sheet", filepath.Join(dir, "s.txt")}, 2, ".png"},
 		{[]string{"serve", "--workers", "1000000"}, 2, "--workers"},
 		{[]string{"serve", "--max-body", "0"}, 2, "--max-body"},
-		{[]string{"serve", "--max-queue", "0"}, 2, "--max-queue"},
+		{[]string{"serve", "--max-queue", "-1"}, 2, "--max-queue"},
 		{[]string{"serve", "--threads", "5000"}, 2, "--threads"},
 		{[]string{"bench", "gemm", "extra", "--backends", "bogus"}, 2, "unexpected arguments"},
 		{[]string{"bench", "scaling", "--threads", "1000000"}, 2, "--threads"},

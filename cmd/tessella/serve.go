@@ -30,7 +30,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	key := fs.String("api-key", "", "require this API key (Authorization: Bearer KEY)")
 	keyFile := fs.String("api-key-file", "", "read the required API key from this file")
 	workers := fs.Int("workers", 1, "images generated at once")
-	maxQueue := fs.Int("max-queue", 16, "requests waiting for a worker before 429")
+	maxQueue := fs.Int("max-queue", 16, "requests waiting for a worker before 429 (0: none, refuse when every worker is busy)")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body in bytes")
 	threads := fs.Int("threads", 0, "threads per generation (0: all cores)")
 	dtype := fs.String("dtype", "", "weights precision in memory: f32, f16, bf16 or q8")
@@ -55,9 +55,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch {
 	case *workers < 1 || *workers > maxWorkers:
 		return usageError("--workers must be between 1 and %d, got %d", maxWorkers, *workers)
-	case *maxQueue < 1 || *maxQueue > maxQueueLimit:
-		// (server.Options reads 0 as its default, 16, so 0 cannot mean "no queue")
-		return usageError("--max-queue must be between 1 and %d, got %d", maxQueueLimit, *maxQueue)
+	case *maxQueue < 0 || *maxQueue > maxQueueLimit:
+		return usageError("--max-queue must be between 0 and %d, got %d", maxQueueLimit, *maxQueue)
 	case *maxBody < 1024:
 		return usageError("--max-body must be ≥ 1024 bytes, got %d", *maxBody)
 	}
@@ -74,7 +73,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer eng.Close()
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	srv, err := server.New(eng, server.Options{Addr: *addr, APIKey: *key, Workers: *workers,
-		MaxQueue: *maxQueue, MaxBody: *maxBody, Logger: logger})
+		MaxQueue: queueOption(*maxQueue), MaxBody: *maxBody, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -88,4 +87,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bound := ln.Addr().String()
 	fmt.Fprintf(stderr, "tessella: serving %s on http://%s (OpenAI base URL http://%s/v1)\n", eng.Name(), bound, bound)
 	return srv.Serve(ctx, ln)
+}
+
+// queueOption maps --max-queue to server.Options.MaxQueue, which reads 0 as
+// its default and a negative value as no queue.
+func queueOption(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
