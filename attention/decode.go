@@ -23,7 +23,8 @@ type Decode struct {
 
 func (*Decode) Name() string { return "decode" }
 
-// ScratchBytes is t+HeadDim floats of score and accumulator buffer per thread.
+// ScratchBytes is 2·t+HeadDim floats per thread: a row of scores, a row of
+// bias and the output accumulator (t = KVLen).
 func (*Decode) ScratchBytes(a *Args) int {
 	return min(a.ThreadCount(), a.Batch*a.Heads*a.QLen) * 4 * (2*a.KVLen + a.HeadDim)
 }

@@ -43,8 +43,10 @@
 // pure-Go version of each that is the fallback (and is forced by the build
 // tag purego; the tests pass both ways). Nothing depends on GOEXPERIMENT=simd.
 //
-// Goroutines split (batch, head, row block) items, at most Args.Threads of
-// them (0: GOMAXPROCS); items are handed out in order from an atomic counter.
+// Goroutines split the work, at most Args.Threads of them (0: GOMAXPROCS):
+// Naive, Online and Flash hand (batch, head, row block) items out in order
+// from an atomic counter; Plain deals (batch, head) pairs round-robin and
+// Decode gives each goroutine a contiguous run of (batch, head, row) items.
 //
 // # Flash block sizes
 //
@@ -76,10 +78,12 @@
 //
 // # Numerics: scores, masks, and what a fully masked row does
 //
-// Every kernel forms a score in float32 as fl(fl(scale·q)·k) + bias (Naive:
-// fl(q·k)·scale + bias; Flash without a user bias adds the padding and
-// causal MaskBias terms one after the other, which gives the same float32
-// value whenever |score| < 32768), and the Reference forms
+// Every kernel forms a score in float32 as fl(fl(q·k)·scale) + bias, except
+// Flash, which packs Q pre-scaled and forms fl(fl(scale·q)·k) + bias (the
+// two agree bit for bit when scale is a power of two, as 1/√64 is; Flash
+// without a user bias adds the padding and causal MaskBias terms one after
+// the other, which gives the same float32 value whenever |score| < 32768),
+// and the Reference forms
 // float32(float64 score + float64(bias)): the score is rounded to float32
 // once, the precision the model's scores live in. Softmax and P·V are float32 in the kernels
 // (float64 in Reference), with max subtraction and a final division by the

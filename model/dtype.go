@@ -23,9 +23,10 @@ import (
 //     scale, i.e. ≤ max|group|/254).
 //
 // Loading converts each tensor as it is read, so peak memory stays near the
-// converted model's size. The decode step (M ≤ 8 rows) runs fused
-// dequantising kernels on AVX-512; elsewhere weights are dequantised in
-// chunks into float32 for the matmul.
+// converted model's size. With AVX-512 every matrix multiply (the decode
+// step's few rows and the encoder's many alike) runs fused dequantising
+// kernels that read the weights in place; without it weights are
+// dequantised in chunks into float32 for the matmul.
 type WeightDType string
 
 // The weight precisions.

@@ -108,8 +108,8 @@ type layerNorm struct {
 }
 
 // forward normalises each of the len(x)/width rows of x into y (y may be x).
-// Mean and variance are accumulated in float64 (simd.go: AVX-512 when
-// available, in 8 lanes).
+// Mean and variance are accumulated in float64 (internal/vec's Sum64 and
+// SumSqDev64: AVX-512 when available, in 8 lanes).
 func (ln *layerNorm) forward(y, x []float32) {
 	width := len(ln.w)
 	for r := 0; r+width <= len(x); r += width {

@@ -9,7 +9,7 @@ import "golang.org/x/sys/cpu"
 var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
 
 // geluMulAVX512 sets w[i] = GELU(w[i])·v[i] for i < n, 16 lanes at a time
-// (see geluMulFast for the approximation).
+// (see geluApprox for the approximation).
 //
 //go:noescape
 func geluMulAVX512(w, v *float32, n int)

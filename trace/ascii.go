@@ -18,9 +18,9 @@ const DefaultASCIIColumns = 32
 //
 // With color, every character is the upper half block "▀" with ANSI 24-bit
 // colours: foreground the upper pixel box, background the lower one, so a
-// character shows two pixel rows (rows = ⌈cols·h/w/2⌉ lines, each ending in
+// character shows two pixel rows (rows = max(1, ⌈⌊cols·h/w⌋/2⌉) lines, each ending in
 // the reset "\x1b[0m"). Without color, each character is chosen from the
-// ramp " .:-=+*#%@" by luminance (Rec. 601), with rows = ⌈cols·h/w/2⌉
+// ramp " .:-=+*#%@" by luminance (Rec. 601), with rows = max(1, ⌈⌊cols·h/w⌋/2⌉)
 // since terminal cells are about twice as tall as wide. Every line ends in
 // "\n". An empty image gives "".
 func ASCII(img image.Image, cols int, color bool) string {

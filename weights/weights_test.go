@@ -739,7 +739,7 @@ func TestPTErrors(t *testing.T) {
 	}
 }
 
-// TestNamesSorted keeps the documented orders honest: a hand-made .pt
+// TestPTInsertionOrder keeps the documented orders honest: a hand-made .pt
 // keeps insertion order even when it is not sorted.
 func TestPTInsertionOrder(t *testing.T) {
 	p := buildPickle([]ptEntry{

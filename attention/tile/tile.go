@@ -43,7 +43,7 @@ func Gemm1(k int, a []float32, b []float32, ldb int, c []float32, beta []float32
 
 // GemmGo is the pure-Go micro-kernel for any m×n block: C = beta[r]·C + A·B.
 // It is the reference the assembly is tested against and the fallback for
-// blocks that are not 4×32 or 1×32. Rows are done 4 at a time with 4×4
+// blocks that are not 4×32 or 1×32. Rows are done 2 at a time with 2×4
 // register blocks of accumulators.
 func GemmGo(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, beta []float32) {
 	for r := 0; r < m; r++ {

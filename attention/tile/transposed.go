@@ -1,8 +1,9 @@
 package tile
 
 // Gemm4AT is Gemm4 with A stored transposed: A[r, p] = a[p*lda + r], so a
-// 4×32 block of C = beta[r]·C + Aᵀ-stored block · B. The flash kernel uses
-// it for O = α·O + P·V with P kept as Pᵀ (keys × query rows).
+// 4×32 block of C = beta[r]·C + Aᵀ-stored block · B, the 4-row form of
+// Gemm8AT (which the flash kernel uses for O = α·O + P·V with P kept as
+// Pᵀ, keys × query rows).
 func Gemm4AT(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, beta []float32) {
 	if useAsm {
 		_ = a[(k-1)*lda+3]

@@ -177,8 +177,9 @@ func (e *Engine) PanelWidth() int {
 // nr = PanelWidth(), is k rows of nr floats at b[jp·k·nr:], b[jp·k·nr +
 // p·nr + j] = B[p, jp·nr+j], zero past n. A caller that produces B itself
 // (the rows of an im2col, say) writes it in this format and saves the
-// packing pass Gemm would make. The products and their order are those of
-// Gemm on the same B, so the results are identical.
+// packing pass Gemm would make. For m > 8 the products and their order are
+// those of Gemm on the same B, so the results are identical; for m ≤ 8
+// Gemm's raw-B path sums K in blocks of 32 and may round differently.
 func (e *Engine) GemmPanels(m, n, k int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) {
 	e.gemmPanels(m, n, k, alpha, a, lda, nil, b, beta, c, ldc)
 }

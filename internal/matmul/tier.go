@@ -85,7 +85,7 @@ type Engine struct {
 	impl    *tierImpl // nil for Gonum
 	threads int       // 0: runtime.GOMAXPROCS(0) at each call
 
-	// Test and benchmark switches (see engine_test.go): packA packs every
+	// Test and benchmark switches (set by matmul_test.go, lowp_test.go and panels_test.go): packA packs every
 	// A sliver instead of reading full slivers in place; noSmall disables
 	// the small-M path.
 	packA, noSmall bool

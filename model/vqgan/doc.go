@@ -27,7 +27,7 @@
 // the ResBlocks per level (3) is followed by an attention block on the
 // AttnLevels ([4]); every level but 0 ends with an upsample, so one token
 // becomes U = 2^(L−1) = 16 pixels on a side. 46,709,891 parameters,
-// ≈ 1.25·10¹¹ multiply-adds (Config.MulAdds) per 16×16 map.
+// ≈ 1.26·10¹¹ multiply-adds (Config.MulAdds) per 16×16 map.
 //
 // # Blocks
 //
@@ -80,6 +80,6 @@
 // bound. The im2col and score buffers and the activation buffers are kept in
 // a workspace reused across calls, so Decode serialises concurrent callers.
 // Goroutines (VQGAN.Threads) run the GEMMs (on a matmul engine limited to
-// that many threads), im2col input channels, GroupNorm groups and upsample
-// channels.
+// that many threads), im2col panels of output positions, GroupNorm groups
+// and upsample channels.
 package vqgan

@@ -8,8 +8,8 @@ import "math"
 //
 // The AVX-512 swish evaluates y = x·s + t (multiply and add rounded
 // separately, as the plain loop) and then y/(1 + e^(−y)) in float32, with
-// e^u by range reduction u = n·ln2 + r, a degree-5 minimax polynomial for
-// e^r on |r| ≤ ln2/2 (Cephes expf) and VSCALEFPS for 2ⁿ; u is clamped to
+// e^u by range reduction u = n·ln2 + r, Cephes expf's polynomial
+// e^r ≈ 1 + r + r²·P₅(r) on |r| ≤ ln2/2 and VSCALEFPS for 2ⁿ; u is clamped to
 // [−87.3, 88.8] (beyond it e^u is 0 or +Inf to float32 precision anyway).
 // Its error against the plain float64-sigmoid loop is ≤ 4 ulp of the
 // output (TestAffineSwishFast). The group statistics come from
