@@ -25,7 +25,7 @@ type Request struct {
 	Grid           int    // 0 or 1: single images; G: G² images tiled in one image
 	RNG            string // "go" (default) or "torch"
 	Seamless       bool
-	Threads        int
+	Threads        int // 0, or the thread count the local engine was opened with
 	Scale          int // nearest-neighbour enlargement of the output; 0: the model's default
 	// Candidates, if > 1, samples that many images for each one returned
 	// and keeps the one ranked best (local engine: by the model file's

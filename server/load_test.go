@@ -333,3 +333,38 @@ func TestNoQueue(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// New refuses options it cannot honour, before it starts a goroutine or
+// makes a channel of their size.
+func TestNewRefusesOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"negative workers", Options{Workers: -1}, "Workers"},
+		{"too many workers", Options{Workers: MaxWorkers + 1}, "Workers"},
+		{"huge queue", Options{MaxQueue: 1 << 62}, "MaxQueue"},
+		{"not a URL", Options{PublicURL: "::junk"}, "PublicURL"},
+		{"relative URL", Options{PublicURL: "images.example.org"}, "PublicURL"},
+		{"ftp URL", Options{PublicURL: "ftp://images.example.org"}, "PublicURL"},
+		{"URL with query", Options{PublicURL: "https://images.example.org/?a=1"}, "PublicURL"},
+		{"origin with newline", Options{AllowOrigin: "https://a.example\r\nX-Evil: 1"}, "AllowOrigin"},
+	} {
+		s, err := New(newFake(), tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: New = %v, want an error naming %s", tc.name, err, tc.want)
+		}
+		if s != nil {
+			s.Close()
+		}
+	}
+	s, err := New(newFake(), Options{PublicURL: "https://images.example.org/tessella/", Workers: MaxWorkers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.opts.PublicURL != "https://images.example.org/tessella" {
+		t.Errorf("PublicURL kept as %q; a trailing slash would double the one before v1", s.opts.PublicURL)
+	}
+}

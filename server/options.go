@@ -3,7 +3,10 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Sizer is implemented by generators that know the size of the images they
@@ -23,11 +26,12 @@ type Options struct {
 	// every /v1/ and /api/ route except the image files (which are
 	// addressed by unguessable ids). Compared in constant time.
 	APIKey string
-	// Workers is the number of concurrent Generate calls; default 1.
+	// Workers is the number of concurrent Generate calls; default 1, at
+	// most MaxWorkers.
 	Workers int
 	// MaxQueue is the number of admitted jobs that may wait for a worker;
-	// beyond it requests get 429. Default 16; negative: no queue (a request
-	// that finds every worker busy gets 429).
+	// beyond it requests get 429. Default 16, at most MaxQueueLimit;
+	// negative: no queue (a request that finds every worker busy gets 429).
 	MaxQueue int
 	// MaxBody is the largest request body in bytes; default 1 MiB.
 	MaxBody int64
@@ -54,11 +58,12 @@ type Options struct {
 	MaxGrid int
 	// MaxPromptChars bounds the prompt length in characters; default 4000.
 	MaxPromptChars int
-	// PublicURL, if set (e.g. "https://images.example.org"), is the base of
+	// PublicURL, if set (an absolute http or https URL without query or
+	// fragment, e.g. "https://images.example.org"), is the base of
 	// the image URLs returned for response_format "url"; default the
 	// scheme and Host of the request.
 	PublicURL string
-	// AllowOrigin, if set (e.g. "*"), is sent as
+	// AllowOrigin, if set (e.g. "*"; no control characters), is sent as
 	// Access-Control-Allow-Origin so that web pages from other origins can
 	// call the API; OPTIONS preflights are answered. Default: no CORS.
 	AllowOrigin string
@@ -70,6 +75,13 @@ type Options struct {
 	// discards.
 	Logger *slog.Logger
 }
+
+// Upper bounds of Options.Workers and Options.MaxQueue: each worker is a
+// goroutine started by New, and the queue is a channel of that capacity.
+const (
+	MaxWorkers    = 256
+	MaxQueueLimit = 100000
+)
 
 const (
 	defaultAddr            = "127.0.0.1:8080"
@@ -132,8 +144,10 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	switch {
-	case o.Workers < 0:
-		return o, fmt.Errorf("server: Options.Workers = %d, want > 0", o.Workers)
+	case o.Workers < 0 || o.Workers > MaxWorkers:
+		return o, fmt.Errorf("server: Options.Workers = %d, want 1 … %d", o.Workers, MaxWorkers)
+	case o.MaxQueue > MaxQueueLimit:
+		return o, fmt.Errorf("server: Options.MaxQueue = %d, want at most %d", o.MaxQueue, MaxQueueLimit)
 	case o.MaxBody < 0:
 		return o, fmt.Errorf("server: Options.MaxBody = %d, want > 0", o.MaxBody)
 	case o.ImageTTL < 0:
@@ -150,6 +164,15 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("server: Options.ShutdownTimeout = %v, want > 0", o.ShutdownTimeout)
 	case o.BodyTimeout < 0:
 		return o, fmt.Errorf("server: Options.BodyTimeout = %v, want > 0", o.BodyTimeout)
+	case strings.ContainsFunc(o.AllowOrigin, unicode.IsControl):
+		return o, fmt.Errorf("server: Options.AllowOrigin %q holds a control character", o.AllowOrigin)
+	}
+	if o.PublicURL != "" {
+		o.PublicURL = strings.TrimRight(o.PublicURL, "/") // joined with "/v1/…"
+		u, err := url.Parse(o.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return o, fmt.Errorf("server: Options.PublicURL %q: want an absolute http or https URL without query or fragment", o.PublicURL)
+		}
 	}
 	return o, nil
 }

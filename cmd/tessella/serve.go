@@ -18,8 +18,8 @@ import (
 // memory (a worker's generation buffers; a request's body), so an absurd
 // value would exhaust memory, not serve more.
 const (
-	maxWorkers    = 256
-	maxQueueLimit = 100000
+	maxWorkers    = server.MaxWorkers
+	maxQueueLimit = server.MaxQueueLimit
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -210,6 +210,10 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 	if err := checkLocalRequest(req); err != nil {
 		return nil, err
 	}
+	if req.Threads != 0 && req.Threads != e.threads {
+		// The matrix multiplies' goroutines are fixed when the weights load.
+		return nil, generator.Invalid("threads", "threads %d: this engine was opened with %d (0: all cores); set Options.Threads when opening it", req.Threads, e.threads)
+	}
 	opts := model.SampleOptions{Temperature: float32(e.defaults.Temperature), TopK: e.defaults.TopK,
 		Supercondition: float32(e.defaults.Supercondition)}
 	if req.Temperature != nil {
@@ -546,8 +550,12 @@ func (e *Engine) Decode(ctx context.Context, tokens [][]int, seamless bool, scal
 	return e.compose(ctx, tokens, g, seamless, scale)
 }
 
-// checkLocalRequest refuses the remote-only fields.
+// checkLocalRequest refuses the remote-only fields and the local ones out
+// of range.
 func checkLocalRequest(req *generator.Request) error {
+	if req == nil {
+		return errors.New("local engine: nil request")
+	}
 	bad, param := "", ""
 	switch {
 	case req.APIModel != "":
@@ -564,6 +572,12 @@ func checkLocalRequest(req *generator.Request) error {
 		return generator.Invalid("grid", "grid %d must be ≥ 1", req.Grid)
 	case req.N < 0:
 		return generator.Invalid("n", "n %d must be ≥ 1", req.N)
+	case req.N > MaxGrid*MaxGrid: // every image holds its own KV cache while sampling
+		return generator.Invalid("n", "n %d: at most %d images are sampled together", req.N, MaxGrid*MaxGrid)
+	case req.PreviewEvery < 0:
+		return generator.Invalid("preview_every", "preview every %d tokens: must be ≥ 0", req.PreviewEvery)
+	case req.Previews < 0:
+		return generator.Invalid("previews", "%d previews: must be ≥ 0", req.Previews)
 	case req.Grid > 1 && req.N > 1:
 		return generator.Invalid("n", "n > 1 and grid > 1 together: choose one")
 	}

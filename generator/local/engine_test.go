@@ -208,6 +208,29 @@ func TestGenerateRefusesBadRequests(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+	// Out of range before any memory is allocated for it; the error names
+	// the request's field.
+	for _, c := range []struct {
+		req   *generator.Request
+		param string
+	}{
+		{&generator.Request{Prompt: "x", N: MaxGrid*MaxGrid + 1}, "n"},
+		{&generator.Request{Prompt: "x", N: 1 << 40}, "n"},
+		{&generator.Request{Prompt: "x", N: 1<<62 + 1, Candidates: 4}, "n"}, // n·k would wrap to 4
+		{&generator.Request{Prompt: "x", Threads: -7}, "threads"},
+		{&generator.Request{Prompt: "x", Threads: 3}, "threads"}, // opened with 0 (all cores)
+		{&generator.Request{Prompt: "x", PreviewEvery: -1}, "preview_every"},
+		{&generator.Request{Prompt: "x", Previews: -2}, "previews"},
+	} {
+		_, err := eng.Generate(context.Background(), c.req)
+		var re *generator.RequestError
+		if !errors.As(err, &re) || re.Param != c.param {
+			t.Errorf("%+v: error %v, want a RequestError for %q", *c.req, err, c.param)
+		}
+	}
+	if _, err := eng.Generate(context.Background(), nil); err == nil {
+		t.Error("nil request accepted")
+	}
 	// Values that overflow or underflow float32 are refused, and the error
 	// names the field that was wrong (the server reports it as "param").
 	big, tiny, five := 1e308, 1e-300, 5
