@@ -20,7 +20,10 @@ const MaskBias = float32(-1e12)
 //
 // The model's (B, N, E) activations with heads side by side in the last
 // dimension are RowStride = E, HeadStride = HeadDim, BatchStride = N·E, so no
-// kernel needs a transposed copy.
+// kernel needs a transposed copy. Strides must not be negative; a stride of 0
+// (or a row stride below HeadDim) is allowed and broadcasts (or overlaps) the
+// rows, heads or batches of Q, K and V. Out should not overlap itself: which
+// of the overlapping writes survives is unspecified.
 type Operand struct {
 	Data                               []float32
 	BatchStride, RowStride, HeadStride int
@@ -38,7 +41,7 @@ type Mask struct {
 	CausalOffset int
 	// Bias, if non-nil, is added to the scores: score (b, h, i, j) gets
 	// Bias[b*BiasBatchStride + h*BiasHeadStride + i*KVLen + j]. A stride of 0
-	// broadcasts over that dimension.
+	// broadcasts over that dimension; strides must not be negative.
 	Bias                            []float32
 	BiasBatchStride, BiasHeadStride int
 }
@@ -51,7 +54,7 @@ type Mask struct {
 type Args struct {
 	Batch, Heads, QLen, KVLen, HeadDim int
 	Q, K, V, Out                       Operand
-	// Scale multiplies Q·Kᵀ; 0 means 1/√HeadDim.
+	// Scale multiplies Q·Kᵀ; 0 means 1/√HeadDim. It must be finite.
 	Scale float32
 	Mask  Mask
 	// Threads bounds the goroutines a kernel uses; 0 means GOMAXPROCS.
@@ -86,19 +89,40 @@ func (a *Args) ThreadCount() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// Validate checks that every index a kernel will touch is inside its slice.
+// Validate checks that every index a kernel will touch is inside its slice:
+// positive shapes, non-negative strides (on the operands and the bias), and
+// slices long enough for the largest index, computed with overflow checks
+// (strides whose extent overflows an int are refused, and so is a QLen×KVLen
+// score matrix or a Batch×KVLen KeyValid that overflows). A row stride of 0,
+// or one below HeadDim, is allowed (rows broadcast or overlap). Scale must
+// be finite (0 means the default). A nil *Args is an error.
 func (a *Args) Validate() error {
+	if a == nil {
+		return errors.New("attention: nil Args")
+	}
 	if a.Batch <= 0 || a.Heads <= 0 || a.QLen <= 0 || a.KVLen <= 0 || a.HeadDim <= 0 {
 		return fmt.Errorf("attention: non-positive shape batch=%d heads=%d q_len=%d kv_len=%d head_dim=%d",
 			a.Batch, a.Heads, a.QLen, a.KVLen, a.HeadDim)
 	}
+	if s := float64(a.Scale); math.IsNaN(s) || math.IsInf(s, 0) {
+		return fmt.Errorf("attention: Scale %v is not finite", a.Scale)
+	}
+	scores, ok := mulNonNeg(a.QLen, a.KVLen)
+	if !ok {
+		return fmt.Errorf("attention: q_len×kv_len = %d×%d overflows int", a.QLen, a.KVLen)
+	}
 	check := func(name string, o Operand, rows int) error {
 		if o.BatchStride < 0 || o.RowStride < 0 || o.HeadStride < 0 {
-			return fmt.Errorf("attention: %s has a negative stride", name)
+			return fmt.Errorf("attention: %s has a negative stride (batch %d, row %d, head %d)",
+				name, o.BatchStride, o.RowStride, o.HeadStride)
 		}
-		last := (a.Batch-1)*o.BatchStride + (rows-1)*o.RowStride + (a.Heads-1)*o.HeadStride + a.HeadDim
-		if last > len(o.Data) {
-			return fmt.Errorf("attention: %s needs %d elements, has %d", name, last, len(o.Data))
+		need, ok := extent(a.HeadDim, a.Batch, o.BatchStride, rows, o.RowStride, a.Heads, o.HeadStride)
+		if !ok {
+			return fmt.Errorf("attention: %s strides (batch %d, row %d, head %d) overflow int",
+				name, o.BatchStride, o.RowStride, o.HeadStride)
+		}
+		if need > len(o.Data) {
+			return fmt.Errorf("attention: %s needs %d elements, has %d", name, need, len(o.Data))
 		}
 		return nil
 	}
@@ -106,16 +130,55 @@ func (a *Args) Validate() error {
 		check("V", a.V, a.KVLen), check("Out", a.Out, a.QLen)); err != nil {
 		return err
 	}
-	if a.Mask.KeyValid != nil && len(a.Mask.KeyValid) < a.Batch*a.KVLen {
-		return fmt.Errorf("attention: KeyValid has %d flags, needs %d", len(a.Mask.KeyValid), a.Batch*a.KVLen)
+	m := &a.Mask
+	if m.KeyValid != nil {
+		need, ok := mulNonNeg(a.Batch, a.KVLen)
+		if !ok {
+			return fmt.Errorf("attention: KeyValid for batch×kv_len = %d×%d flags overflows int", a.Batch, a.KVLen)
+		}
+		if len(m.KeyValid) < need {
+			return fmt.Errorf("attention: KeyValid has %d flags, needs %d", len(m.KeyValid), need)
+		}
 	}
-	if b := a.Mask.Bias; b != nil {
-		last := (a.Batch-1)*a.Mask.BiasBatchStride + (a.Heads-1)*a.Mask.BiasHeadStride + a.QLen*a.KVLen
-		if last > len(b) {
-			return fmt.Errorf("attention: Bias needs %d elements, has %d", last, len(b))
+	if m.Bias != nil {
+		if m.BiasBatchStride < 0 || m.BiasHeadStride < 0 {
+			return fmt.Errorf("attention: Bias has a negative stride (BiasBatchStride %d, BiasHeadStride %d)",
+				m.BiasBatchStride, m.BiasHeadStride)
+		}
+		need, ok := extent(scores, a.Batch, m.BiasBatchStride, a.Heads, m.BiasHeadStride)
+		if !ok {
+			return fmt.Errorf("attention: Bias strides (BiasBatchStride %d, BiasHeadStride %d) overflow int",
+				m.BiasBatchStride, m.BiasHeadStride)
+		}
+		if need > len(m.Bias) {
+			return fmt.Errorf("attention: Bias needs %d elements, has %d", need, len(m.Bias))
 		}
 	}
 	return nil
+}
+
+// mulNonNeg returns x·y for x, y ≥ 0, and false if it overflows an int.
+func mulNonNeg(x, y int) (int, bool) {
+	if y != 0 && x > math.MaxInt/y {
+		return 0, false
+	}
+	return x * y, true
+}
+
+// extent returns base + Σ (n−1)·stride over the (n, stride) pairs that
+// follow — one past the largest index a strided view with base elements in
+// its innermost run touches — and false if that overflows an int. base ≥ 0,
+// every n ≥ 1 and every stride ≥ 0. Every index a kernel computes is a
+// partial sum of these non-negative terms, so none of them overflows either.
+func extent(base int, pairs ...int) (int, bool) {
+	for p := 0; p+1 < len(pairs); p += 2 {
+		n, s := pairs[p]-1, pairs[p+1]
+		if n > 0 && s > (math.MaxInt-base)/n {
+			return 0, false
+		}
+		base += n * s
+	}
+	return base, true
 }
 
 // bias returns the additive bias of score (b, h, i, j).

@@ -7,7 +7,11 @@
 //	Out[b,i,h,c] = Σ_j P[b,h,i,j]·V[b,j,h,c]
 //
 // Shapes: Q and Out are (B, Nq, H·D), K and V are (B, Nk, H·D), heads side by
-// side in the last dimension (any strides; see Operand). The bias is
+// side in the last dimension (any non-negative strides, 0 included; see
+// Operand). Every kernel calls Args.Validate first and returns its error
+// (never panics) on bad Args: non-positive shapes, negative strides, slices
+// too short, strides or sizes whose index arithmetic would overflow an int,
+// or a NaN or infinite Scale. The bias is
 // min-dalle's additive −1e12 (MaskBias) for padded keys (Mask.KeyValid) and
 // future keys (Mask.Causal, key j visible to row i iff j ≤ i + CausalOffset),
 // plus an optional user bias (Mask.Bias), summed in float32.
@@ -21,7 +25,9 @@
 //   - Plain: the readable float32 kernel the model started from.
 //   - Naive: float32 with an Nq×Nk buffer per (batch, head) and thread;
 //     Q·Kᵀ and P·V through internal/matmul (single-threaded engines of the
-//     best tier, on strided views, no copies); softmax in Go.
+//     best tier, on strided views, no copies, except that an operand whose
+//     row stride is below D, e.g. 0 to broadcast a row, is packed first);
+//     softmax in Go.
 //   - Online: fused single pass per query row with a running max and sum and
 //     a rescaled accumulator; no N×N buffer (HeadDim floats of scratch).
 //   - Flash: tiled online softmax (FlashAttention's forward pass). A work

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -350,19 +351,122 @@ func TestLargeMagnitude(t *testing.T) {
 	}
 }
 
-// TestValidate checks that bad Args come back as errors from every kernel.
+// TestValidate checks that bad Args come back as errors from every kernel
+// (Auto included), before any goroutine starts: each case ran into an
+// index panic, a panic in a worker goroutine, or a silently wrong result
+// before Validate refused it.
 func TestValidate(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 1))
-	for _, k := range Kernels() {
-		a := makeArgs(r, shape{1, 2, 4, 4, 8}, layoutModel, maskNone, 1, 1)
-		a.K.Data = a.K.Data[:10]
-		if err := k.Forward(a); err == nil {
-			t.Errorf("%s: short K accepted", k.Name())
+	const huge = 1 << 62
+	for _, tc := range []struct {
+		name string
+		edit func(a *Args)
+		want string // in the error
+	}{
+		{"short K", func(a *Args) { a.K.Data = a.K.Data[:10] }, "K needs"},
+		{"HeadDim 0", func(a *Args) { a.HeadDim = 0 }, "non-positive shape"},
+		{"negative Q stride", func(a *Args) { a.Q.RowStride = -1 }, "negative"},
+		{"negative bias head stride", func(a *Args) {
+			a.Mask.Bias = make([]float32, 256)
+			a.Mask.BiasHeadStride = -1
+		}, "BiasHeadStride"},
+		{"negative bias batch stride", func(a *Args) {
+			a.Mask.Bias = make([]float32, 256)
+			a.Mask.BiasBatchStride = -8
+		}, "BiasBatchStride"},
+		{"batch stride overflow, one operand", func(a *Args) { a.Q.BatchStride = huge }, "overflow"},
+		{"batch stride overflow, every operand", func(a *Args) {
+			a.Q.BatchStride, a.K.BatchStride, a.V.BatchStride, a.Out.BatchStride = huge, huge, huge, huge
+		}, "overflow"},
+		{"row stride overflow", func(a *Args) { a.K.RowStride = huge }, "overflow"},
+		{"strides overflow only in their sum", func(a *Args) {
+			a.V.BatchStride, a.V.RowStride = huge, huge/7+1
+		}, "overflow"},
+		{"bias stride overflow", func(a *Args) {
+			a.Mask.Bias = make([]float32, 256)
+			a.Mask.BiasBatchStride = huge
+		}, "overflow"},
+		{"q_len×kv_len overflow", func(a *Args) {
+			a.QLen, a.KVLen = 1<<32, 1<<32
+			a.Q.RowStride, a.K.RowStride, a.V.RowStride, a.Out.RowStride = 0, 0, 0, 0
+			a.Mask.Bias = []float32{0}
+		}, "overflow"},
+		{"batch×kv_len overflow", func(a *Args) {
+			a.Batch, a.KVLen = 1<<32, 1<<32
+			for _, o := range []*Operand{&a.Q, &a.K, &a.V, &a.Out} {
+				o.BatchStride, o.RowStride = 0, 0
+			}
+			a.Mask.KeyValid = []bool{true}
+		}, "overflow"},
+		{"scale NaN", func(a *Args) { a.Scale = float32(math.NaN()) }, "Scale"},
+		{"scale +Inf", func(a *Args) { a.Scale = float32(math.Inf(1)) }, "Scale"},
+		{"scale -Inf", func(a *Args) { a.Scale = float32(math.Inf(-1)) }, "Scale"},
+	} {
+		for _, k := range append(Kernels(), &Auto{}) {
+			t.Run(tc.name+"/"+k.Name(), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(1, 1))
+				// Two threads, so that a kernel that got past Validate
+				// would index out of range inside a worker goroutine.
+				a := makeArgs(r, shape{3, 2, 8, 8, 8}, layoutModel, maskNone, 2, 1)
+				tc.edit(a)
+				err := k.Forward(a)
+				if err == nil || !strings.HasPrefix(err.Error(), "attention: ") || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("error %v, want one containing %q", err, tc.want)
+				}
+			})
 		}
-		a = makeArgs(r, shape{1, 2, 4, 4, 8}, layoutModel, maskNone, 1, 1)
-		a.HeadDim = 0
-		if err := k.Forward(a); err == nil {
-			t.Errorf("%s: HeadDim 0 accepted", k.Name())
+	}
+	for _, k := range append(Kernels(), &Auto{}) {
+		if err := k.Forward(nil); err == nil {
+			t.Errorf("%s: nil Args accepted", k.Name())
+		}
+	}
+}
+
+// TestNarrowRowStride checks that every kernel accepts what Validate
+// accepts: a row stride of 0 (one row broadcast over all query or key
+// positions) or below HeadDim (rows overlapping) on Q, K and V, and on Out
+// with a single query row, and matches Reference there. Naive used to
+// hand such strides to matmul, which panicked.
+func TestNarrowRowStride(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		s            shape
+		q, k, v, out int // row strides; -1 keeps the layout's
+		mk           maskKind
+	}{
+		{"Q broadcast", shape{1, 1, 2, 3, 4}, 0, -1, -1, -1, maskNone},
+		{"K and V broadcast", shape{1, 1, 2, 3, 4}, -1, 0, 0, -1, maskNone},
+		{"K broadcast", shape{2, 2, 5, 7, 16}, -1, 0, -1, -1, maskCausal},
+		{"V broadcast", shape{2, 2, 5, 7, 16}, -1, -1, 0, -1, maskPad},
+		{"all broadcast", shape{2, 3, 9, 33, 64}, 0, 0, 0, -1, maskAll},
+		{"overlapping rows", shape{2, 2, 17, 40, 16}, 3, 1, 5, -1, maskBias},
+		{"Out stride 0, one row", shape{2, 2, 1, 9, 8}, 0, 1, 0, 0, maskPad},
+	} {
+		r := rand.New(rand.NewPCG(4, 2))
+		a := makeArgs(r, tc.s, layoutModel, tc.mk, 1, 1)
+		for _, x := range []struct {
+			o  *Operand
+			rs int
+		}{{&a.Q, tc.q}, {&a.K, tc.k}, {&a.V, tc.v}, {&a.Out, tc.out}} {
+			if x.rs >= 0 {
+				x.o.RowStride = x.rs
+			}
+		}
+		if err := a.Validate(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		want := clone(a)
+		if err := (Reference{}).Forward(want); err != nil {
+			t.Fatal(err)
+		}
+		tol := tolerance(a, maxScore(a))
+		for _, threads := range []int{1, 2} {
+			for _, k := range kernelsUnderTest() {
+				t.Run(fmt.Sprintf("%s/%s/t%d", tc.name, k.Name(), threads), func(t *testing.T) {
+					a.Threads = threads
+					compare(t, k, a, want, tol)
+				})
+			}
 		}
 	}
 }

@@ -39,7 +39,7 @@ type Auto struct {
 func (*Auto) Name() string { return "auto" }
 
 func (k *Auto) Forward(a *Args) error {
-	if a.QLen <= decodeMaxRows {
+	if a != nil && a.QLen <= decodeMaxRows {
 		return k.decode.Forward(a)
 	}
 	return Flash{}.Forward(a)

@@ -3,6 +3,7 @@ package weights
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -141,7 +142,7 @@ func planConvert(f *File, dt DType, opts *ConvertOptions) ([]outTensor, bool, er
 		switch to {
 		case "":
 			out = append(out, outTensor{name, t.DType, t.Shape, t.numel * t.DType.Size(),
-				func() ([]byte, error) { return t.Bytes(), nil }})
+				t.bytes})
 		case F32, F16, BF16:
 			out = append(out, outTensor{name, to, t.Shape, t.numel * to.Size(), func() ([]byte, error) {
 				v, err := t.Float32()
@@ -359,8 +360,12 @@ type Cast struct {
 	opts ConvertOptions
 }
 
-// NewCast views f at precision dt (F32, F16, BF16 or Q8).
+// NewCast views f at precision dt (F32, F16, BF16 or Q8). A nil f is an
+// error.
 func NewCast(f *File, dt DType, opts ConvertOptions) (*Cast, error) {
+	if f == nil {
+		return nil, errors.New("weights: NewCast: nil File")
+	}
 	if err := checkTarget(dt, &opts); err != nil {
 		return nil, fmt.Errorf("weights: %s: %w", f.path, err)
 	}

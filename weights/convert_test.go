@@ -298,6 +298,31 @@ func TestCastEqualsConvertedFile(t *testing.T) {
 	}
 }
 
+func TestNewCastErrors(t *testing.T) {
+	src, err := Open(goldenST)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for _, tc := range []struct {
+		name string
+		f    *File
+		dt   DType
+	}{
+		{"nil file", nil, F16},
+		{"nil file, bad dtype", nil, "X"},
+		{"bad dtype", src, "X"},
+		{"integer dtype", src, I8},
+	} {
+		c, err := NewCast(tc.f, tc.dt, ConvertOptions{})
+		if err == nil || c != nil {
+			t.Errorf("%s: NewCast = %v, %v; want an error", tc.name, c, err)
+		} else if !strings.HasPrefix(err.Error(), "weights: ") {
+			t.Errorf("%s: error %q lacks the package prefix", tc.name, err)
+		}
+	}
+}
+
 func slicesEqual(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

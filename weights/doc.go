@@ -24,7 +24,9 @@
 // non-empty ranges overlap. Gaps between ranges are allowed.
 // WriteSafetensors writes the format atomically (temporary file, fsync,
 // rename), deterministically, with tensors ordered largest element size
-// first so that each is aligned to its element size.
+// first so that each is aligned to its element size. It writes through a
+// symbolic link to the link's target (the link stays), keeps the permission
+// bits of the file it replaces, and leaves the old file untouched on error.
 //
 // # PyTorch .pt (torch.save, zip container)
 //
@@ -88,8 +90,9 @@
 // slice on each access.
 //
 // Every error names the file, and the tensor when one is involved; errors
-// about malformed input wrap ErrFormat, and a missing name wraps
-// ErrNotFound. Names lists tensors in file order: header order for
+// about malformed input wrap ErrFormat, a missing name wraps ErrNotFound,
+// and reading a tensor after File.Close wraps ErrClosed (Tensor.Bytes, which
+// has no error result, returns nil then). Names lists tensors in file order: header order for
 // safetensors, state-dict insertion order for .pt. File.Sub(prefix) views
 // the tensors under a prefix with the prefix stripped.
 package weights

@@ -17,6 +17,11 @@ var ErrNotFound = errors.New("tensor not found")
 // file (as opposed to an I/O error).
 var ErrFormat = errors.New("invalid weights file")
 
+// ErrClosed is wrapped by the error a read returns once the File has been
+// closed: File.Float32, and Tensor.Float32, Ints and Dense of a tensor
+// obtained from the File before Close.
+var ErrClosed = errors.New("file is closed")
+
 // formatErr builds an error that names the file and, when known, the
 // tensor, and wraps ErrFormat.
 func formatErr(path, tensor, format string, args ...any) error {
@@ -38,6 +43,7 @@ type File struct {
 	names  []string // file order
 	byName map[string]*Tensor
 	meta   map[string]string
+	closed bool // set by Close; its tensors then refuse to read data
 }
 
 // Open opens a weights file, telling the format by its content: a zip
@@ -172,7 +178,7 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 	t, ok := f.byName[name]
 	if !ok {
 		if f.byName == nil {
-			return nil, nil, fmt.Errorf("weights: %s: tensor %q: file is closed: %w", f.path, name, ErrNotFound)
+			return nil, nil, fmt.Errorf("weights: %s: tensor %q: %w: %w", f.path, name, ErrClosed, ErrNotFound)
 		}
 		return nil, nil, fmt.Errorf("weights: %s: tensor %q: %w", f.path, name, ErrNotFound)
 	}
@@ -185,9 +191,12 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 
 // Close releases the mapping. Slices obtained without a copy (Float32 of
 // an aligned contiguous F32 tensor, Bytes of a contiguous tensor) must not
-// be used afterwards. Close must not run concurrently with other methods
-// of the File or its tensors. Closing twice is harmless.
+// be used afterwards. Tensors obtained from the File stay valid as values
+// but no longer read data: their Float32, Ints and Dense return an error
+// wrapping ErrClosed and Bytes returns nil. Close must not run concurrently
+// with other methods of the File or its tensors. Closing twice is harmless.
 func (f *File) Close() error {
+	f.closed = true
 	f.byName = nil
 	f.names = nil
 	f.data = nil
@@ -206,6 +215,10 @@ func (f *File) Close() error {
 func (f *File) add(t *Tensor) error {
 	if _, dup := f.byName[t.Name]; dup {
 		return formatErr(f.path, t.Name, "duplicate tensor name")
+	}
+	t.file = f
+	if t.path == "" {
+		t.path = f.path
 	}
 	f.byName[t.Name] = t
 	f.names = append(f.names, t.Name)

@@ -110,7 +110,10 @@ func (t *Tensor) IsQ8() bool { return t.q8 != nil }
 
 // dequantQ8 returns x̂ = q·d for every element.
 func (t *Tensor) dequantQ8() ([]float32, error) {
-	q := t.Bytes()
+	q, err := t.bytes()
+	if err != nil {
+		return nil, err
+	}
 	d, err := t.q8.scale.Float32()
 	if err != nil {
 		return nil, err
@@ -148,7 +151,10 @@ func (f *File) Q8(name string) (q []int8, scales []float32, group int, shape []i
 	if err != nil {
 		return nil, nil, 0, nil, false
 	}
-	b := t.Bytes()
+	b, err := t.bytes()
+	if err != nil {
+		return nil, nil, 0, nil, false
+	}
 	if len(b) > 0 {
 		q = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
 	} else {

@@ -29,6 +29,16 @@ type Tensor struct {
 	offset  int
 	strides []int
 	q8      *q8Info // non-nil: the I8 half of a q8 pair (q8.go)
+	file    *File   // the File it belongs to, to refuse reads after Close
+}
+
+// closed returns an error wrapping ErrClosed once the tensor's File has
+// been closed (its bytes may be unmapped by then), and nil before.
+func (t *Tensor) closed() error {
+	if t.file != nil && t.file.closed {
+		return fmt.Errorf("weights: %s: tensor %q: %w", t.path, t.Name, ErrClosed)
+	}
+	return nil
 }
 
 // NumElements returns the product of Shape (1 for a 0-d scalar).
@@ -42,12 +52,23 @@ func (t *Tensor) Contiguous() bool { return t.strides == nil }
 // little-endian bytes. For a contiguous tensor this is a view of the
 // file's bytes (no copy: valid until Close; writes to it are private to
 // this process but visible to later readers of the same tensor); a
-// strided view is gathered into a new slice.
+// strided view is gathered into a new slice. After its File is closed
+// Bytes returns nil (it has no error result; Float32 and Ints report
+// ErrClosed).
 func (t *Tensor) Bytes() []byte {
-	if t.strides == nil {
-		return t.data
+	b, _ := t.bytes()
+	return b
+}
+
+// bytes is Bytes with an error wrapping ErrClosed after Close.
+func (t *Tensor) bytes() ([]byte, error) {
+	if err := t.closed(); err != nil {
+		return nil, err
 	}
-	return t.gather()
+	if t.strides == nil {
+		return t.data, nil
+	}
+	return t.gather(), nil
 }
 
 // gather copies a strided view into a new contiguous buffer. The view was
@@ -94,8 +115,12 @@ func (t *Tensor) gather() []byte {
 // of the file's bytes, valid until Close); every other tensor is converted
 // into a new slice: F16 and BF16 exactly, F64 rounded to nearest, integers
 // by value (large int64 rounded), BOOL as 0 or 1.
-// The I8 half of a q8 pair (see Q8) is dequantised.
+// The I8 half of a q8 pair (see Q8) is dequantised. After its File is
+// closed it returns an error wrapping ErrClosed.
 func (t *Tensor) Float32() ([]float32, error) {
+	if err := t.closed(); err != nil {
+		return nil, err
+	}
 	if t.numel == 0 {
 		return []float32{}, nil
 	}
@@ -110,15 +135,23 @@ func (t *Tensor) Float32() ([]float32, error) {
 		return nil, fmt.Errorf("weights: %s: tensor %q: unsupported dtype %q", t.path, t.Name, t.DType)
 	}
 	out := make([]float32, t.numel)
-	convertToF32(out, t.Bytes(), t.DType)
+	b, err := t.bytes()
+	if err != nil {
+		return nil, err
+	}
+	convertToF32(out, b, t.DType)
 	return out, nil
 }
 
 // Dense returns the tensor as a gorgonia.org/tensor Dense of Float32 over
 // the slice Float32 returns (so no copy for an aligned contiguous F32
 // tensor). A 0-d tensor becomes a scalar Dense; a tensor with no elements
-// is an error (gorgonia cannot represent it).
+// is an error (gorgonia cannot represent it), and so is a tensor of a
+// closed File (wrapping ErrClosed).
 func (t *Tensor) Dense() (d *tensor.Dense, err error) {
+	if err := t.closed(); err != nil {
+		return nil, err
+	}
 	if t.numel == 0 {
 		return nil, fmt.Errorf("weights: %s: tensor %q: shape %v has no elements; a Dense cannot hold it", t.path, t.Name, t.Shape)
 	}
@@ -138,9 +171,21 @@ func (t *Tensor) Dense() (d *tensor.Dense, err error) {
 }
 
 // Ints returns an integer tensor (I64, I32, I16, I8, U8, BOOL) as ints, a
-// fresh slice in row-major order.
+// fresh slice in row-major order. Another dtype, or a tensor of a closed
+// File (wrapping ErrClosed), is an error.
 func (t *Tensor) Ints() ([]int, error) {
-	b := t.Bytes()
+	if err := t.closed(); err != nil {
+		return nil, err
+	}
+	switch t.DType {
+	case I64, I32, I16, I8, U8, BOOL:
+	default:
+		return nil, fmt.Errorf("weights: %s: tensor %q is %s, not an integer tensor", t.path, t.Name, t.DType)
+	}
+	b, err := t.bytes()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]int, t.numel)
 	for i := range out {
 		switch t.DType {
@@ -154,8 +199,6 @@ func (t *Tensor) Ints() ([]int, error) {
 			out[i] = int(int8(b[i]))
 		case U8, BOOL:
 			out[i] = int(b[i])
-		default:
-			return nil, fmt.Errorf("weights: %s: tensor %q is %s, not an integer tensor", t.path, t.Name, t.DType)
 		}
 	}
 	return out, nil

@@ -201,6 +201,61 @@ func TestReadFallbackAndOpenBytes(t *testing.T) {
 	}
 }
 
+// TestTensorAfterClose checks that a *Tensor kept past File.Close reports an
+// error (or, for Bytes, nil) instead of reading unmapped memory: mapped,
+// read and in-memory files, every dtype and layout of both golden files.
+func TestTensorAfterClose(t *testing.T) {
+	for _, path := range []string{goldenPT, goldenST, goldenPT + " (read)", goldenST + " (bytes)"} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			var f *File
+			var err error
+			if p, ok := strings.CutSuffix(path, " (read)"); ok {
+				f, err = open(p, "", false)
+			} else if p, ok := strings.CutSuffix(path, " (bytes)"); ok {
+				f, err = OpenBytes(p, readFile(t, p))
+			} else {
+				f, err = Open(path)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ts []*Tensor
+			for _, name := range f.Names() {
+				tn, _ := f.Tensor(name)
+				ts = append(ts, tn)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, tn := range ts {
+				check := func(method string, err error) {
+					t.Helper()
+					if err == nil || !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), tn.Name) {
+						t.Errorf("%s %s (%s) after Close: error %v, want one naming the tensor and wrapping ErrClosed", method, tn.Name, tn.DType, err)
+					}
+				}
+				v, err := tn.Float32()
+				check("Float32", err)
+				if v != nil {
+					t.Errorf("Float32 %s after Close returned %d values", tn.Name, len(v))
+				}
+				_, err = tn.Ints()
+				check("Ints", err)
+				_, err = tn.Dense()
+				if err == nil {
+					t.Errorf("Dense %s after Close: no error", tn.Name)
+				}
+				if b := tn.Bytes(); b != nil {
+					t.Errorf("Bytes %s after Close returned %d bytes, want nil", tn.Name, len(b))
+				}
+			}
+			if _, _, _, _, ok := f.Q8("linear.weight"); ok {
+				t.Error("Q8 after Close: ok")
+			}
+		})
+	}
+}
+
 func TestNotFoundAndSub(t *testing.T) {
 	f, err := Open(goldenST)
 	if err != nil {
@@ -534,6 +589,82 @@ func TestWriter(t *testing.T) {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%+v: a file was written", bad)
 		}
+	}
+}
+
+// TestWriteThroughSymlinkKeepsMode checks that WriteSafetensors (and so
+// ConvertFile) writes through a symbolic link to its target, leaving the
+// link in place, keeps the permission bits of the file it replaces, and
+// refuses to replace a directory.
+func TestWriteThroughSymlinkKeepsMode(t *testing.T) {
+	dir := t.TempDir()
+	one := []NamedTensor{{Name: "x", Shape: []int{1}, Data: []float32{1}}}
+	want, err := EncodeSafetensors(one, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		target string      // the file that must end up holding the output
+		mode   os.FileMode // its mode before (0: it does not exist)
+		link   string      // "" to write to target directly; else a link to make, relative
+		want   os.FileMode
+	}{
+		{name: "new file", target: "new.safetensors", want: 0o644},
+		{name: "private file", target: "private.safetensors", mode: 0o600, want: 0o600},
+		{name: "group-writable file", target: "shared.safetensors", mode: 0o664, want: 0o664},
+		{name: "symlink", target: "real.safetensors", mode: 0o640, link: "real.safetensors", want: 0o640},
+		{name: "symlink to another dir", target: "sub/other.safetensors", mode: 0o600, link: "sub/other.safetensors", want: 0o600},
+		{name: "dangling symlink", target: "sub/dangling.safetensors", link: "sub/dangling.safetensors", want: 0o644},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := filepath.Join(dir, tc.target)
+			if tc.mode != 0 {
+				if err := os.WriteFile(target, []byte("OLD"), tc.mode); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(target, tc.mode) // past the umask
+			}
+			path := target
+			if tc.link != "" {
+				path = filepath.Join(dir, "link-"+strings.ReplaceAll(tc.name, " ", "-"))
+				if err := os.Symlink(tc.link, path); err != nil {
+					t.Skip("no symlinks:", err)
+				}
+			}
+			if err := WriteSafetensors(path, one, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, target); !bytes.Equal(got, want) {
+				t.Errorf("target holds %q, want the new file", got)
+			}
+			if tc.link != "" {
+				if st, err := os.Lstat(path); err != nil || st.Mode()&os.ModeSymlink == 0 {
+					t.Errorf("the link was replaced: %v %v", st.Mode(), err)
+				}
+			}
+			if st, err := os.Stat(target); err != nil || st.Mode().Perm() != tc.want {
+				t.Errorf("target mode %v (%v), want %v", st.Mode().Perm(), err, tc.want)
+			}
+		})
+	}
+	for _, d := range []string{dir, sub} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), ".tmp-") {
+				t.Errorf("temporary file %s left in %s", e.Name(), d)
+			}
+		}
+	}
+	if err := WriteSafetensors(sub, one, nil); err == nil || !strings.Contains(err.Error(), sub) {
+		t.Errorf("writing over a directory: %v", err)
+	}
+	if st, err := os.Stat(sub); err != nil || !st.IsDir() {
+		t.Errorf("the directory was replaced: %v", err)
 	}
 }
 

@@ -3,8 +3,10 @@ package weights
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -34,7 +36,11 @@ func (t *NamedTensor) dtype() DType {
 
 // WriteSafetensors writes the tensors and metadata to path as a
 // safetensors file, atomically: it writes a temporary file in the same
-// directory, syncs it and renames it over path. The output is
+// directory, syncs it and renames it over path. If path is a symbolic link
+// its target is replaced (the temporary file goes next to the target) and
+// the link is kept; an existing file's permission bits are kept (a new
+// file gets 0644); a path that exists but is not a regular file is refused.
+// On any error path is left as it was. The output is
 // deterministic (independent of the order of tensors and of map order):
 // tensors sorted by element size, largest first, then by name, and packed
 // in that order, so each starts at a multiple of its element size; the
@@ -186,10 +192,27 @@ func appendJSONString(b []byte, s string) []byte {
 
 // writeAtomic has write fill a temporary file next to path (buffered),
 // syncs it, and renames it to path, so readers see the old file or the
-// whole new one; on any error the temporary file is removed.
+// whole new one; on any error the temporary file is removed and path is
+// untouched. A symbolic link at path is followed (see resolveLink): the
+// link stays and its target is replaced. The new file gets the permission
+// bits of the file it replaces, 0644 when there is none; a path that
+// exists but is not a regular file (a directory, a device) is refused.
 func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	real, err := resolveLink(path)
+	if err != nil {
+		return fmt.Errorf("weights: %s: %w", path, err)
+	}
+	perm := os.FileMode(0o644)
+	switch st, serr := os.Stat(real); {
+	case serr == nil && !st.Mode().IsRegular():
+		return fmt.Errorf("weights: %s: not a regular file", path)
+	case serr == nil:
+		perm = st.Mode().Perm()
+	case !errors.Is(serr, fs.ErrNotExist):
+		return fmt.Errorf("weights: %s: %w", path, serr)
+	}
+	dir := filepath.Dir(real)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(real)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("weights: %s: %w", path, err)
 	}
@@ -206,7 +229,7 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = w.Flush(); err != nil {
 		return fmt.Errorf("weights: %s: %w", path, err)
 	}
-	if err = tmp.Chmod(0o644); err != nil {
+	if err = tmp.Chmod(perm); err != nil {
 		return fmt.Errorf("weights: %s: %w", path, err)
 	}
 	if err = tmp.Sync(); err != nil {
@@ -215,7 +238,7 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("weights: %s: %w", path, err)
 	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	if err = os.Rename(tmp.Name(), real); err != nil {
 		return fmt.Errorf("weights: %s: %w", path, err)
 	}
 	// Make the rename durable; not every system can sync a directory.
@@ -224,4 +247,36 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// maxLinks bounds the chain of symbolic links resolveLink follows (Linux's
+// limit is 40).
+const maxLinks = 40
+
+// resolveLink follows symbolic links in the last element of path and
+// returns the path of the file they lead to, which need not exist (a
+// dangling link names the file to create). Links in the directories above
+// are left to the system. A path that is not a link is returned as is.
+func resolveLink(path string) (string, error) {
+	for range maxLinks {
+		st, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return path, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			return path, nil
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = target
+	}
+	return "", fmt.Errorf("more than %d levels of symbolic links", maxLinks)
 }
