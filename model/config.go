@@ -99,6 +99,10 @@ func (c Config) Validate() error {
 	if err := c.VQGAN.Validate(); err != nil {
 		return fmt.Errorf("model config: %w", err)
 	}
+	// The decoded image, (side·upscale)² RGBA pixels, must be addressable.
+	if side, up := c.GridSide(), c.VQGAN.Upscale(); !sizeFits(4, side, up, side, up) {
+		return fmt.Errorf("model config: a %d×%d token grid at vqgan upscale %d is too many pixels", side, side, up)
+	}
 	if c.VQGAN.Codebook > c.Logits() {
 		return fmt.Errorf("model config: vqgan codebook %d exceeds the decoder's %d logits", c.VQGAN.Codebook, c.Logits())
 	}

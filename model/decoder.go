@@ -84,10 +84,14 @@ func (dec *Decoder) Config() Config { return dec.cfg }
 
 // State is one prompt's decoding state: 2n rows (rows 0..n−1 unconditioned,
 // n..2n−1 conditioned), the self-attention KV cache and the cross-attention
-// keys and values, computed once from the encoder state.
+// keys and values, computed once from the encoder state. A State belongs
+// to the decoder that made it (or a copy of that Decoder value, which shares
+// its weights); Step refuses one made by another decoder.
 type State struct {
-	n, rows int // images n, batch rows 2n
-	filled  int // cache slots 0..filled−1 are written
+	owner   *matmul.Linear // the maker's lm_head: identifies its weights
+	width   int            // the maker's Width, for the error message
+	n, rows int            // images n, batch rows 2n
+	filled  int            // cache slots 0..filled−1 are written
 
 	selfK, selfV   [][]float32 // per layer (ImageTokens, 2n, E): slot i, row r at (i·2n + r)·E
 	crossK, crossV [][]float32 // per layer (2, T, E): encoder row 0 (uncond), 1 (cond)
@@ -123,7 +127,7 @@ func (dec *Decoder) NewState(encoderState []float32, textRows [][]int, n int) (*
 		return nil, fmt.Errorf("decoder: encoder state has %d values, want 2·%d·%d", len(encoderState), T, E)
 	}
 	R := 2 * n
-	s := &State{n: n, rows: R,
+	s := &State{owner: dec.lmHead, width: E, n: n, rows: R,
 		selfK: make([][]float32, L), selfV: make([][]float32, L),
 		crossK: make([][]float32, L), crossV: make([][]float32, L),
 		x: make([]float32, R*E), h: make([]float32, R*E), q: make([]float32, R*E), a: make([]float32, R*E),
@@ -157,12 +161,16 @@ func (dec *Decoder) NewState(encoderState []float32, textRows [][]int, n int) (*
 // step's keys and values into cache slot i and attends to slots 0..i, which
 // equals min-dalle's attention over all slots with −1e12 on the future ones.
 // Steps must run in order: i may not exceed the number of slots written.
+// s must come from dec's NewState.
 // It returns the logits (2n, Vi+1), rows 0..n−1 unconditioned; the slice is
 // the state's buffer, overwritten by the next Step.
 func (dec *Decoder) Step(s *State, prevTokens []int, i int) ([]float32, error) {
 	cfg := dec.cfg
 	if s == nil {
 		return nil, fmt.Errorf("decoder: nil state")
+	}
+	if s.owner != dec.lmHead || s.owner == nil {
+		return nil, fmt.Errorf("decoder: state made by another decoder (width %d; this decoder's is %d)", s.width, cfg.Width)
 	}
 	if len(prevTokens) != s.n {
 		return nil, fmt.Errorf("decoder: %d previous tokens for %d images", len(prevTokens), s.n)

@@ -51,7 +51,7 @@
 //
 // Sampler (Sampler.Sample), per image b over the first C logits, float32:
 //
-//	m    = l[b]·(1 − f) + l[n+b]·f                  supercondition factor f
+//	m    = l[b]·(1 − f) + l[n+b]·f                  supercondition factor f, |f| ≤ 1e6
 //	keep = m >= sort_desc(m)[k−1]                   k = 0 keeps all (index −1 = min)
 //	w    = exp((m − max m)/T) · keep                temperature T > 0
 //	tok  = argmax_j w[j]/E[j],  E ~ Exp(1)           first maximum wins

@@ -10,6 +10,7 @@ import (
 )
 
 // MemSource is an in-memory Source and TensorLister (tests, converters).
+// The zero value is an empty MemSource ready to use.
 type MemSource struct {
 	t map[string]memTensor
 }
@@ -25,15 +26,20 @@ func NewMemSource() *MemSource { return &MemSource{t: map[string]memTensor{}} }
 // Set stores data under name with shape (len(data) must match the shape).
 // It keeps a reference to data.
 func (s *MemSource) Set(name string, data []float32, shape ...int) error {
-	n := 1
 	for _, d := range shape {
 		if d < 0 {
 			return fmt.Errorf("mem source: %s: negative dimension in %v", name, shape)
 		}
-		n *= d
+	}
+	n, ok := mulSizes(shape...)
+	if !ok {
+		return fmt.Errorf("mem source: %s: shape %v has too many elements", name, shape)
 	}
 	if n != len(data) {
 		return fmt.Errorf("mem source: %s: %d values for shape %v", name, len(data), shape)
+	}
+	if s.t == nil {
+		s.t = map[string]memTensor{}
 	}
 	s.t[name] = memTensor{data: data, shape: slices.Clone(shape)}
 	return nil

@@ -115,6 +115,21 @@ func TestConfigValidateErrors(t *testing.T) {
 		{"eps", func(c *Config) { c.LayerNormEps = float32(math.NaN()) }, "layer_norm_eps"},
 		{"codebook", func(c *Config) { c.VQGAN.Codebook = c.ImageVocab + 2 }, "codebook"},
 		{"vqgan", func(c *Config) { c.VQGAN.Groups = 0 }, "groups"},
+		{"vqgan 64 levels", func(c *Config) {
+			c.VQGAN.ChannelMult = slices.Repeat([]int{1}, 64)
+			c.VQGAN.AttnLevels = nil
+		}, "levels"},
+		{"vqgan channel overflow", func(c *Config) {
+			c.VQGAN.Base, c.VQGAN.ChannelMult, c.VQGAN.AttnLevels = 1<<40, []int{1 << 24}, nil
+		}, "channels"},
+		{"vqgan huge channels", func(c *Config) {
+			c.VQGAN.Base, c.VQGAN.ChannelMult, c.VQGAN.AttnLevels = 1<<30, []int{1}, nil
+		}, "channels"},
+		{"pixels", func(c *Config) {
+			c.ImageTokens = 1 << 60
+			c.VQGAN.ChannelMult = slices.Repeat([]int{1}, 31)
+			c.VQGAN.AttnLevels = nil
+		}, "pixels"},
 	} {
 		c := Mini()
 		tc.mod(&c)
@@ -267,6 +282,29 @@ func TestBadInput(t *testing.T) {
 	if _, err := m.Decoder.Step(nil, bos, 0); err == nil {
 		t.Error("Step(nil state) accepted")
 	}
+	// A state made by another decoder (here a wider one) is refused, not
+	// read as this decoder's cache.
+	c2 := c
+	c2.Width, c2.Heads, c2.GLU = 2*c.Width, 2*c.Heads, 2*c.GLU
+	m2 := smallModel(t, c2, 2)
+	state2, err := m2.Encoder.Forward(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := m2.Decoder.NewState(state2, text, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Decoder.Step(st2, bos, 0); err == nil || !strings.Contains(err.Error(), "another decoder") {
+		t.Errorf("Step(another decoder's state) = %v, want an error", err)
+	}
+	if _, err := m.Decoder.Step(&State{n: 2, rows: 4}, bos, 0); err == nil {
+		t.Error("Step(a State not made by NewState) accepted")
+	}
+	dcopy := *m.Decoder // a copy shares the weights, so the state is its own
+	if _, err := dcopy.Step(st, bos, 0); err != nil {
+		t.Errorf("Step on a copy of the decoder: %v", err)
+	}
 	noise := NewGoRNG(1)
 	for _, o := range []SampleOptions{
 		{Temperature: -1, TopK: 4, Supercondition: 3},
@@ -275,6 +313,7 @@ func TestBadInput(t *testing.T) {
 		{Temperature: 1, TopK: -1, Supercondition: 3},
 		{Temperature: 1, TopK: c.Codebook() + 1, Supercondition: 3},
 		{Temperature: 1, TopK: 4, Supercondition: float32(math.NaN())},
+		{Temperature: 1, TopK: 4, Supercondition: 3e38},
 	} {
 		if _, err := m.GenerateTokens(ctx, text, 1, o, noise, nil); err == nil {
 			t.Errorf("GenerateTokens(%+v) accepted", o)
@@ -303,6 +342,14 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := m.Image(make([]int, c.ImageTokens)); err == nil {
 		t.Error("Image without a VQGAN accepted")
+	}
+	if _, err := m.GridImage(nil, 1<<32, false); err == nil {
+		t.Error("GridImage(nil, 2^32) accepted")
+	}
+	var z Model
+	z.SetTracer(nil) // a zero Model has no encoder or decoder; no panic
+	if _, err := AttentionProbs(nil); err == nil {
+		t.Error("AttentionProbs(nil) accepted")
 	}
 	s, _ := NewSampler(c.Codebook())
 	if err := s.Sample(make([]int, 1), make([]float32, 3), c.Logits(), opts, noise); err == nil {
@@ -607,6 +654,11 @@ func TestToRGB(t *testing.T) {
 	if _, err := ToRGB(nil, 0, 2); err == nil {
 		t.Error("ToRGB with a zero size accepted")
 	}
+	for _, hw := range [][2]int{{1 << 32, 1 << 32}, {1 << 31, 1 << 31}, {1 << 62, 1}} {
+		if _, err := ToRGB(nil, hw[0], hw[1]); err == nil {
+			t.Errorf("ToRGB with the overflowing size %d×%d accepted", hw[0], hw[1])
+		}
+	}
 }
 
 func TestGridAndTiles(t *testing.T) {
@@ -667,6 +719,16 @@ func TestGridAndTiles(t *testing.T) {
 	if _, err := TileTokens(maps, 2, 3); err == nil {
 		t.Error("TileTokens with the wrong side accepted")
 	}
+	// Sizes whose products overflow are errors, not panics or empty maps.
+	if _, err := Grid(nil, 1<<32); err == nil {
+		t.Error("Grid(nil, 2^32) accepted")
+	}
+	if _, err := TileTokens(nil, 1<<32, 1); err == nil {
+		t.Error("TileTokens(nil, 2^32, 1) accepted")
+	}
+	if _, err := TileTokens([][]int{nil}, 1, 1<<32); err == nil {
+		t.Error("TileTokens side 2^32 accepted")
+	}
 }
 
 // ExampleSampler_Sample mixes one unconditioned and one conditioned row with
@@ -711,4 +773,25 @@ func FuzzSample(f *testing.F) {
 			}
 		}
 	})
+}
+
+// MemSource.Set refuses a shape whose element count overflows (it used to
+// wrap to 0 and store a shape with no data), and a zero MemSource is usable.
+func TestMemSourceSet(t *testing.T) {
+	s := NewMemSource()
+	for _, shape := range [][]int{{1 << 32, 1 << 32}, {1 << 62, 4}, {-1, -1}} {
+		if err := s.Set("x", nil, shape...); err == nil {
+			t.Errorf("Set(nil, %v) accepted", shape)
+		}
+	}
+	if s.Has("x") {
+		t.Error("a refused tensor was stored")
+	}
+	var z MemSource
+	if err := z.Set("x", []float32{1, 2}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if d, sh, err := z.Float32("x"); err != nil || len(d) != 2 || !slices.Equal(sh, []int{2}) {
+		t.Errorf("zero MemSource: %v %v %v", d, sh, err)
+	}
 }

@@ -18,9 +18,18 @@ type SampleOptions struct {
 	// values and values above the codebook size are errors (min-dalle would
 	// index out of range). min-dalle default 256.
 	TopK int
-	// Supercondition is f in uncond·(1−f) + cond·f (min-dalle default 16).
+	// Supercondition is f in uncond·(1−f) + cond·f (min-dalle default 16);
+	// |f| may not exceed MaxSupercondition.
 	Supercondition float32
 }
+
+// MaxSupercondition bounds |SampleOptions.Supercondition|. The mixed logit
+// uncond·(1−f) + cond·f is at most (2|f|+1)·max(|uncond|, |cond|) in
+// magnitude, so with |f| ≤ 1e6 it stays finite in float32 for every logit
+// below about 1.7e32 in magnitude, far beyond what a model produces (even
+// binary16's whole range, 65504). A larger f could turn ordinary logits into
+// ±Inf and NaN and silently sample token 0; no useful guidance needs it.
+const MaxSupercondition = 1e6
 
 // An OptionError is Validate's refusal of one option; Option names it
 // ("temperature", "top_k" or "supercondition").
@@ -43,6 +52,8 @@ func (o SampleOptions) Validate(codebook int) error {
 		return &OptionError{"top_k", fmt.Sprintf("top_k %d outside [0, %d] (0 keeps all)", o.TopK, codebook)}
 	case math.IsNaN(float64(o.Supercondition)) || math.IsInf(float64(o.Supercondition), 0):
 		return &OptionError{"supercondition", fmt.Sprintf("supercondition factor %g must be finite as a float32 (|f| below about 3.4e38)", o.Supercondition)}
+	case math.Abs(float64(o.Supercondition)) > MaxSupercondition:
+		return &OptionError{"supercondition", fmt.Sprintf("supercondition factor %g exceeds ±%g (a larger factor can overflow the mixed float32 logits)", o.Supercondition, float64(MaxSupercondition))}
 	}
 	return nil
 }

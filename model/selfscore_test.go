@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -166,5 +167,27 @@ func TestSampleOptionsValidate(t *testing.T) {
 		if err := o.Validate(16); !errors.As(err, &oe) || oe.Option != want {
 			t.Errorf("%+v: %v, want an *OptionError for %s", o, err, want)
 		}
+	}
+	// A finite but huge factor overflows uncond·(1−f) + cond·f for
+	// ordinary logits; it is refused, and ±MaxSupercondition is accepted.
+	for _, f := range []float32{3e38, -3e38, 2 * MaxSupercondition} {
+		var oe *OptionError
+		o := SampleOptions{Temperature: 1, Supercondition: f}
+		if err := o.Validate(16); !errors.As(err, &oe) || oe.Option != "supercondition" || !strings.Contains(err.Error(), "supercondition") {
+			t.Errorf("supercondition %g: %v, want an *OptionError for supercondition", f, err)
+		}
+	}
+	for _, f := range []float32{MaxSupercondition, -MaxSupercondition} {
+		if err := (SampleOptions{Temperature: 1, Supercondition: f}).Validate(16); err != nil {
+			t.Errorf("supercondition %g refused: %v", f, err)
+		}
+	}
+	// At the bound, logits of magnitude 1e4 mix to finite values and
+	// sample an in-range token.
+	s, _ := NewSampler(4)
+	logits := []float32{-1e4, 1e4, 3, -2, 1e4, -1e4, 2, 5}
+	tok := make([]int, 1)
+	if err := s.Sample(tok, logits, 4, SampleOptions{Temperature: 1, Supercondition: MaxSupercondition}, NewGoRNG(1)); err != nil || tok[0] != 0 {
+		t.Errorf("Sample at the bound: token %d, %v; want token 0 (uncond −1e4, cond 1e4 mixes to the largest)", tok[0], err)
 	}
 }

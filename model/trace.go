@@ -68,11 +68,15 @@ type Tracer interface {
 }
 
 // SetTracer sets t (nil to stop tracing) on the model, its encoder and its
-// decoder.
+// decoder; a nil Encoder or Decoder is skipped.
 func (m *Model) SetTracer(t Tracer) {
 	m.Tracer = t
-	m.Encoder.Tracer = t
-	m.Decoder.Tracer = t
+	if m.Encoder != nil {
+		m.Encoder.Tracer = t
+	}
+	if m.Decoder != nil {
+		m.Decoder.Tracer = t
+	}
 }
 
 // AttentionProbs recomputes the probabilities of an attention call,
@@ -85,6 +89,9 @@ func (m *Model) SetTracer(t Tracer) {
 // subtracted) and rounded, so each row sums to 1 within a few float32 ulps.
 // V and Out are not read. The result is (Batch, Heads, QLen, KVLen).
 func AttentionProbs(a *attention.Args) (Probs, error) {
+	if a == nil {
+		return Probs{}, fmt.Errorf("attention probs: nil args")
+	}
 	if err := a.Validate(); err != nil {
 		return Probs{}, err
 	}

@@ -16,7 +16,11 @@
 // colour from the median of each blob's core, kind and size from the
 // anti-aliased template (drawn at the blob's alpha centroid) with the least
 // L1 distance to the blob's soft alpha map, position from the centroid's 3×3
-// cell — and checks what a caption asserts (Score).
+// cell — and checks what a caption asserts (Score). Parse and Score read an
+// image from its Bounds().Min; an image of k·64 × k·64 pixels (a scale-k
+// output, enlarged by nearest neighbour) is read as the 64×64 scene it
+// enlarges, each k×k block replaced by its rounded mean. Other sizes and nil
+// are not read: Parse finds nothing and Score's verdict has "image" false.
 //
 // Eval generates every full caption of N drawn scenes with a generator and
 // tallies the verdicts per attribute and scene type (a Report); Compare

@@ -146,8 +146,12 @@ func (o EvalOptions) withDefaults() EvalOptions {
 // sceneStream is the PCG stream of evaluation scenes ("SHAPES64").
 const sceneStream = 0x5348415045533634
 
-// Scenes draws n scenes of a split, deterministically from seed (PCG).
+// Scenes draws n scenes of a split, deterministically from seed (PCG); a
+// negative n is an error.
 func Scenes(split string, n int, seed uint64) ([]Scene, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("shapes64 scenes: n %d must not be negative", n)
+	}
 	r := rand.New(rand.NewPCG(seed, sceneStream))
 	out := make([]Scene, n)
 	for i := range out {
@@ -165,6 +169,9 @@ func Scenes(split string, n int, seed uint64) ([]Scene, error) {
 // Seed), prompt i is generated with seed Seed+i (SampleSeed+i when set) at
 // scale 1, and every image must be 64×64.
 func Eval(ctx context.Context, gen generator.Generator, opts EvalOptions) (*Report, error) {
+	if gen == nil {
+		return nil, errors.New("shapes64 eval: nil generator")
+	}
 	opts = opts.withDefaults()
 	if opts.N < 0 {
 		return nil, fmt.Errorf("shapes64 eval: n %d must be positive", opts.N)
@@ -238,8 +245,11 @@ func (t Tally) add(ok bool) Tally {
 
 // resultImage takes the one 64×64 image of a result as RGBA.
 func resultImage(res *generator.Result) (*image.RGBA, error) {
-	if len(res.Images) != 1 || res.Images[0].Image == nil {
+	if len(res.Images) != 1 {
 		return nil, fmt.Errorf("want one decoded image, got %d", len(res.Images))
+	}
+	if res.Images[0].Image == nil {
+		return nil, fmt.Errorf("the result's one image has no decoded pixels (Image is nil; format %q, %d encoded bytes are not read)", res.Images[0].Format, len(res.Images[0].Encoded))
 	}
 	src := res.Images[0].Image
 	b := src.Bounds()

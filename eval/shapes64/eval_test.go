@@ -370,3 +370,87 @@ func TestEvalSampleSeed(t *testing.T) {
 		}
 	}
 }
+
+// Score and Parse read an image from its Bounds().Min, read a k·64 × k·64
+// enlargement as its 64×64 scene, and neither panics on other sizes or nil:
+// those get a verdict with "image" false.
+func TestScoreImageLayouts(t *testing.T) {
+	scenes, err := Scenes("train", 12, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, sc := range scenes {
+		small := Render(sc.Background, sc.Objects)
+		_, a := Caption(sc)
+		if v := Score(small, a); !v.All() {
+			t.Fatalf("scene %d: ground truth %v", i, v)
+		}
+		wantBg, wantObjs := Parse(small)
+		// Nearest-neighbour enlargements at scale 2 and 4.
+		for _, k := range []int{2, 4} {
+			big := image.NewRGBA(image.Rect(0, 0, 64*k, 64*k))
+			for y := range 64 * k {
+				for x := range 64 * k {
+					big.SetRGBA(x, y, small.RGBAAt(x/k, y/k))
+				}
+			}
+			if v := Score(big, a); !v.All() {
+				t.Errorf("scene %d at scale %d: %v", i, k, v)
+			}
+			if bg, objs := Parse(big); bg != wantBg || !reflect.DeepEqual(objs, wantObjs) {
+				t.Errorf("scene %d at scale %d: Parse %s %v, want %s %v", i, k, bg, objs, wantBg, wantObjs)
+			}
+		}
+		// The same pixels as a SubImage at (64, 64) of a larger canvas.
+		canvas := image.NewRGBA(image.Rect(0, 0, 128, 128))
+		for y := range 64 {
+			for x := range 64 {
+				canvas.SetRGBA(64+x, 64+y, small.RGBAAt(x, y))
+			}
+		}
+		sub := canvas.SubImage(image.Rect(64, 64, 128, 128)).(*image.RGBA)
+		if v := Score(sub, a); !v.All() {
+			t.Errorf("scene %d as a SubImage at (64, 64): %v", i, v)
+		}
+		if bg, objs := Parse(sub); bg != wantBg || !reflect.DeepEqual(objs, wantObjs) {
+			t.Errorf("scene %d as a SubImage: Parse %s %v, want %s %v", i, bg, objs, wantBg, wantObjs)
+		}
+	}
+	_, a := Caption(scenes[0])
+	for _, img := range []*image.RGBA{nil, image.NewRGBA(image.Rect(0, 0, 32, 32)), image.NewRGBA(image.Rect(0, 0, 1, 1)),
+		image.NewRGBA(image.Rect(0, 0, 64, 128)), image.NewRGBA(image.Rect(0, 0, 96, 96)), image.NewRGBA(image.Rect(5, 5, 5, 5))} {
+		v := Score(img, a)
+		if ok, found := v["image"]; !found || ok || v.All() {
+			t.Errorf("unreadable image %v: verdict %v, want one with image false", img.Bounds(), v)
+		}
+		if bg, objs := Parse(img); bg != "" || objs != nil {
+			t.Errorf("unreadable image %v: Parse %q %v, want nothing", img.Bounds(), bg, objs)
+		}
+	}
+}
+
+// A negative scene count is an error; a zero Scene has an empty caption.
+func TestScenesAndCaptionBadInput(t *testing.T) {
+	if s, err := Scenes("train", -1, 1); err == nil {
+		t.Errorf("Scenes(n=-1) = %d scenes, no error", len(s))
+	}
+	for _, sc := range []Scene{{}, {Type: "relation", Objects: []Object{{Kind: "circle", Colour: "red"}}}, {Type: "single", Objects: []Object{{}}}} {
+		text, a := Caption(sc)
+		if sc.Objects == nil && (text != "" || a.Count != 0) {
+			t.Errorf("Caption(%+v) = %q, %+v; want an empty caption", sc, text, a)
+		}
+	}
+}
+
+// A result whose one image is nil is reported as such, not as a count.
+func TestEvalNilImage(t *testing.T) {
+	opts := EvalOptions{N: 1, Seed: 1}
+	f := newFake(t, opts, func(Scene) image.Image { return nil })
+	_, err := Eval(context.Background(), f, opts)
+	if err == nil || strings.Contains(err.Error(), "got 1") || !strings.Contains(err.Error(), "nil") {
+		t.Errorf("nil image: %v, want an error saying the image is nil", err)
+	}
+	if _, err := Eval(context.Background(), nil, opts); err == nil {
+		t.Error("nil generator accepted")
+	}
+}

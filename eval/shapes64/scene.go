@@ -166,7 +166,7 @@ func Plural(kind string) string {
 }
 
 func article(word string) string {
-	if strings.ContainsRune("aeiou", rune(word[0])) {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
 		return "an"
 	}
 	return "a"
@@ -195,9 +195,15 @@ func PositionPhrase(pos string) string {
 var countWords = map[int]string{2: "two", 3: "three", 4: "four"}
 
 // Caption returns the scene's full caption (every attribute, background as
-// " on a X background") and what it asserts.
+// " on a X background") and what it asserts. A scene too short for its type
+// (no objects, or a relation scene with fewer than two), such as the zero
+// Scene, has no caption: Caption returns "" and an Assertion of its type,
+// size, background and object count, with no kinds or colours.
 func Caption(sc Scene) (string, Assertion) {
 	a := Assertion{Type: sc.Type, Count: len(sc.Objects), Size: sc.Size, Background: sc.Background}
+	if len(sc.Objects) == 0 || (sc.Type != "single" && sc.Type != "count" && len(sc.Objects) < 2) {
+		return "", a
+	}
 	var text string
 	o := sc.Objects[0]
 	switch sc.Type {

@@ -1,6 +1,8 @@
 package shapes64
 
 import (
+	"errors"
+	"fmt"
 	"image"
 	"math"
 	"slices"
@@ -72,8 +74,64 @@ func medianColour(img *image.RGBA, pix []int) [3]float64 {
 	return m
 }
 
-// Parse finds the background and the objects of a 64×64 image.
+// sceneSide is the side of the data set's images in pixels.
+const sceneSide = 64
+
+// scene64 returns img as a 64×64 image at the origin, the layout Parse
+// indexes: img itself when it already is one, otherwise a copy read from
+// img.Bounds().Min. An image of k·64 × k·64 pixels (k ≥ 1, a generator's
+// scale-k output, which enlarges by nearest neighbour) is reduced by the
+// rounded mean of each k×k block, which recovers a nearest-neighbour
+// enlargement exactly. A nil image or one of any other size is an error.
+func scene64(img *image.RGBA) (*image.RGBA, error) {
+	if img == nil {
+		return nil, errors.New("shapes64: nil image")
+	}
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w != h || w < sceneSide || w%sceneSide != 0 {
+		return nil, fmt.Errorf("shapes64: the image is %d×%d; the scorer reads 64×64 images or k·64 × k·64 enlargements of them", w, h)
+	}
+	if b == image.Rect(0, 0, sceneSide, sceneSide) && img.Stride == 4*sceneSide {
+		return img, nil
+	}
+	k := w / sceneSide
+	out := image.NewRGBA(image.Rect(0, 0, sceneSide, sceneSide))
+	for y := range sceneSide {
+		for x := range sceneSide {
+			var sum [4]int
+			for dy := range k {
+				row := img.Pix[img.PixOffset(b.Min.X+x*k, b.Min.Y+y*k+dy):][:4*k]
+				for dx := range k {
+					for c := range 4 {
+						sum[c] += int(row[4*dx+c])
+					}
+				}
+			}
+			p := out.Pix[out.PixOffset(x, y):][:4]
+			for c := range 4 {
+				p[c] = uint8((sum[c] + k*k/2) / (k * k))
+			}
+		}
+	}
+	return out, nil
+}
+
+// Parse finds the background and the objects of a 64×64 image, read from
+// img.Bounds().Min (a SubImage is read where it lies). An image of
+// k·64 × k·64 pixels is read as the 64×64 scene it enlarges (each k×k
+// block's rounded mean). For a nil image or one of any other size Parse
+// returns an empty background name and no objects.
 func Parse(img *image.RGBA) (string, []Parsed) {
+	img, err := scene64(img)
+	if err != nil {
+		return "", nil
+	}
+	return parse64(img)
+}
+
+// parse64 is Parse of a 64×64 image at the origin with stride 4·64.
+func parse64(img *image.RGBA) (string, []Parsed) {
 	var border []int
 	for k := range 64 {
 		border = append(border, k, 63*64+k)
@@ -211,10 +269,22 @@ func (v Verdict) All() bool {
 }
 
 // Score checks an image against a caption's assertions. The keys are
-// background, count, kind, colour, size, position and relation.
+// background, count, kind, colour, size, position and relation. The image
+// is read as Parse reads it. An image Parse cannot read (nil, or a size
+// other than 64×64 and its k·64 × k·64 enlargements) fails: its verdict
+// has the key "image" set to false besides the caption's attributes,
+// scored as for an image with no background and no objects.
 func Score(img *image.RGBA, a Assertion) Verdict {
-	background, objs := Parse(img)
 	v := Verdict{}
+	img, err := scene64(img)
+	if err != nil {
+		v["image"] = false
+	}
+	var background string
+	var objs []Parsed
+	if err == nil {
+		background, objs = parse64(img)
+	}
 	if a.Background != "" {
 		v["background"] = background == a.Background
 	}

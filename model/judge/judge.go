@@ -259,8 +259,14 @@ func (j *Judge) Score(ids []int, mem *Memory) (float64, error) {
 		return 0, fmt.Errorf("judge: a caption row needs BOS and at least one more token, got %d tokens", t)
 	case t > cfg.TextLen:
 		return 0, fmt.Errorf("judge: %d caption tokens, at most %d", t, cfg.TextLen)
-	case mem == nil || len(mem.k) != len(j.layers):
+	case mem == nil || len(mem.k) != len(j.layers) || len(mem.v) != len(j.layers):
 		return 0, errors.New("judge: memory of another judge")
+	}
+	for l := range j.layers {
+		if len(mem.k[l]) != grid*grid*w || len(mem.v[l]) != grid*grid*w {
+			return 0, fmt.Errorf("judge: memory of another judge: layer %d keys/values have %d/%d values, want %d·%d",
+				l, len(mem.k[l]), len(mem.v[l]), grid*grid, w)
+		}
 	}
 	x := make([]float32, t*w) // (t, W)
 	for i, id := range toks {

@@ -224,6 +224,18 @@ func TestBadInput(t *testing.T) {
 	if _, err := j.Score([]int{0, 2}, short); err == nil {
 		t.Error("a memory of half the width was accepted")
 	}
+	// A longer memory (a wider judge's) is refused too, not read in part.
+	long := &Memory{k: make([][]float32, len(mem.k)), v: make([][]float32, len(mem.v))}
+	for l := range mem.k {
+		long.k[l] = append(append([]float32(nil), mem.k[l]...), mem.k[l]...)
+		long.v[l] = append(append([]float32(nil), mem.v[l]...), mem.v[l]...)
+	}
+	if _, err := j.Score([]int{0, 2}, long); err == nil {
+		t.Error("a memory of twice the width was accepted")
+	}
+	if _, err := j.Score([]int{0, 2}, &Memory{k: mem.k, v: mem.v[:1]}); err == nil {
+		t.Error("a memory with fewer value layers than key layers was accepted")
+	}
 	good := j.cfg
 	for name, mod := range map[string]func(*Config){
 		"heads":    func(c *Config) { c.Heads = 3 },

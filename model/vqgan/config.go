@@ -2,8 +2,13 @@ package vqgan
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
+
+// maxChannels bounds a level's channels and the code width so that a 3×3
+// convolution's 9·ch·ch weights fit in a 64-bit int.
+const maxChannels = 1 << 29
 
 // Config describes a VQGAN detokenizer of min-dalle's family. min-dalle's
 // numbers are MinDalle(); the embedded default model is a smaller member.
@@ -30,16 +35,31 @@ func MinDalle() Config {
 		ResBlocks: 3, AttnLevels: []int{4}, Groups: 32, Eps: 1e-5}
 }
 
-// Upscale is the side length in pixels of one token: 2^(levels−1).
-func (c Config) Upscale() int { return 1 << (len(c.ChannelMult) - 1) }
+// MaxLevels is the most levels (len(ChannelMult)) Validate accepts, so
+// that Upscale, 2^(levels−1), is at most 2^30 and fits every int.
+const MaxLevels = 31
+
+// Upscale is the side length in pixels of one token: 2^(levels−1). It is 0
+// for a config Validate refuses for its number of levels (none, or more
+// than MaxLevels).
+func (c Config) Upscale() int {
+	if len(c.ChannelMult) == 0 || len(c.ChannelMult) > MaxLevels {
+		return 0
+	}
+	return 1 << (len(c.ChannelMult) - 1)
+}
 
 // Validate checks that the numbers describe a buildable network.
 func (c Config) Validate() error {
 	switch {
 	case c.Codebook <= 0 || c.CodeDim <= 0 || c.Base <= 0:
 		return fmt.Errorf("vqgan config: codebook %d, code dim %d and base %d must be positive", c.Codebook, c.CodeDim, c.Base)
+	case c.CodeDim > maxChannels || c.Codebook > math.MaxInt/c.CodeDim:
+		return fmt.Errorf("vqgan config: codebook %d × code dim %d is too large", c.Codebook, c.CodeDim)
 	case len(c.ChannelMult) == 0:
 		return fmt.Errorf("vqgan config: no levels")
+	case len(c.ChannelMult) > MaxLevels:
+		return fmt.Errorf("vqgan config: %d levels, at most %d (an upscale of 2^%d)", len(c.ChannelMult), MaxLevels, MaxLevels-1)
 	case c.ResBlocks <= 0:
 		return fmt.Errorf("vqgan config: res blocks %d must be positive", c.ResBlocks)
 	case c.Groups <= 0:
@@ -48,6 +68,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("vqgan config: GroupNorm eps %g must be non-negative", c.Eps)
 	}
 	for i, m := range c.ChannelMult {
+		// A 3×3 convolution between two levels holds 9·ch² weights; each
+		// level's ch = Base·m, at most maxChannels, so the count fits.
+		if m > 0 && (m > math.MaxInt/c.Base || c.Base*m > maxChannels) {
+			return fmt.Errorf("vqgan config: level %d has base %d × %d channels, more than %d", i, c.Base, m, maxChannels)
+		}
 		if m <= 0 || (c.Base*m)%c.Groups != 0 {
 			return fmt.Errorf("vqgan config: level %d has %d channels, not a positive multiple of %d groups", i, c.Base*m, c.Groups)
 		}

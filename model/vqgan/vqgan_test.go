@@ -394,6 +394,12 @@ func TestNewErrors(t *testing.T) {
 		func(c *Config) { c.AttnLevels = []int{2} },
 		func(c *Config) { c.Eps = float32(math.NaN()) },
 		func(c *Config) { c.Eps = -1 },
+		// Sizes whose products overflow: 64 levels (Upscale 2^63), base ×
+		// mult beyond int, a code dim × codebook beyond int.
+		func(c *Config) { c.ChannelMult, c.AttnLevels = slices.Repeat([]int{1}, 64), nil },
+		func(c *Config) { c.ChannelMult, c.AttnLevels = slices.Repeat([]int{1}, MaxLevels+1), nil },
+		func(c *Config) { c.Base, c.ChannelMult, c.AttnLevels = 1<<40, []int{1 << 24}, nil },
+		func(c *Config) { c.Codebook, c.CodeDim = 1<<40, 1<<30 },
 	}
 	for i, mod := range bad {
 		c := tinyConfig()
@@ -401,6 +407,22 @@ func TestNewErrors(t *testing.T) {
 		if _, err := New(c, randomSource(tinyConfig(), 1)); err == nil {
 			t.Errorf("bad config %d (%+v) accepted", i, c)
 		}
+		if err := c.Validate(); err == nil {
+			t.Errorf("bad config %d: Validate accepted it", i)
+		}
+	}
+	// Upscale does not panic on a config Validate refuses for its levels.
+	for _, n := range []int{0, MaxLevels + 1, 64, 100} {
+		c := tinyConfig()
+		c.ChannelMult = slices.Repeat([]int{1}, n)
+		if u := c.Upscale(); u != 0 {
+			t.Errorf("%d levels: Upscale() = %d, want 0", n, u)
+		}
+	}
+	c := tinyConfig()
+	c.ChannelMult, c.AttnLevels = slices.Repeat([]int{1}, MaxLevels), nil
+	if err := c.Validate(); err != nil || c.Upscale() != 1<<(MaxLevels-1) {
+		t.Errorf("%d levels: Validate() = %v, Upscale() = %d", MaxLevels, err, c.Upscale())
 	}
 }
 
