@@ -12,16 +12,22 @@ const asciiRamp = " .:-=+*#%@"
 // DefaultASCIIColumns is the preview width ASCII uses for cols ≤ 0.
 const DefaultASCIIColumns = 32
 
+// MaxASCIIColumns bounds a preview: ASCII clamps cols to it, and the number
+// of lines too, so that its work and output stay bounded (at most
+// MaxASCIIColumns² characters) whatever cols and the image's shape.
+const MaxASCIIColumns = 1000
+
 // ASCII renders img as a small terminal preview cols characters wide
-// (cols ≤ 0: DefaultASCIIColumns). Each character covers a box of pixels
-// whose colours are averaged.
+// (cols ≤ 0: DefaultASCIIColumns; cols > MaxASCIIColumns: MaxASCIIColumns).
+// Each character covers a box of pixels whose colours are averaged.
 //
 // With color, every character is the upper half block "▀" with ANSI 24-bit
 // colours: foreground the upper pixel box, background the lower one, so a
 // character shows two pixel rows (rows = max(1, ⌈⌊cols·h/w⌋/2⌉) lines, each ending in
 // the reset "\x1b[0m"). Without color, each character is chosen from the
 // ramp " .:-=+*#%@" by luminance (Rec. 601), with rows = max(1, ⌈⌊cols·h/w⌋/2⌉)
-// since terminal cells are about twice as tall as wide. Every line ends in
+// since terminal cells are about twice as tall as wide. rows is at most
+// MaxASCIIColumns: a taller image is squeezed vertically. Every line ends in
 // "\n". An empty image gives "".
 func ASCII(img image.Image, cols int, color bool) string {
 	if img == nil {
@@ -35,7 +41,10 @@ func ASCII(img image.Image, cols int, color bool) string {
 	if cols <= 0 {
 		cols = DefaultASCIIColumns
 	}
-	lines := max(1, (cols*h/w+1)/2)
+	cols = min(cols, MaxASCIIColumns)
+	// In int64 and clamped before the conversion: cols·h can overflow a
+	// 32-bit int for a tall image.
+	lines := int(max(1, min((int64(cols)*int64(h)/int64(w)+1)/2, MaxASCIIColumns)))
 	px := 2 * lines // pixel rows sampled: two per line
 	var sb strings.Builder
 	for ln := range lines {

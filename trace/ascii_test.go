@@ -97,3 +97,31 @@ func TestASCIIEdgeCases(t *testing.T) {
 		t.Errorf("1×1 image: %q", s)
 	}
 }
+
+// cols is clamped to MaxASCIIColumns, and so is the number of lines, so
+// that a huge width or a tall image cannot take unbounded time and memory.
+func TestASCIIColumnsBounded(t *testing.T) {
+	for _, c := range []struct {
+		w, h, cols, wantCols, wantLines int
+	}{
+		{4, 4, 5000, MaxASCIIColumns, MaxASCIIColumns / 2},
+		{4, 4, 1 << 30, MaxASCIIColumns, MaxASCIIColumns / 2},
+		{4, 4, MaxASCIIColumns, MaxASCIIColumns, MaxASCIIColumns / 2},
+		{1, 4000, 1 << 20, MaxASCIIColumns, MaxASCIIColumns},
+		{1, 1 << 20, 3, 3, MaxASCIIColumns},
+	} {
+		for _, color := range []bool{false, true} {
+			s := ASCII(image.NewRGBA(image.Rect(0, 0, c.w, c.h)), c.cols, color)
+			lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+			if n := strings.Count(lines[0], "▀"); color && n != c.wantCols {
+				t.Errorf("%d×%d, cols %d, colour: %d blocks a line, want %d", c.w, c.h, c.cols, n, c.wantCols)
+			}
+			if n := len(lines[0]); !color && n != c.wantCols {
+				t.Errorf("%d×%d, cols %d: lines of %d characters, want %d", c.w, c.h, c.cols, n, c.wantCols)
+			}
+			if len(lines) != c.wantLines {
+				t.Errorf("%d×%d, cols %d, colour %v: %d lines, want %d", c.w, c.h, c.cols, color, len(lines), c.wantLines)
+			}
+		}
+	}
+}

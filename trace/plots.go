@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"math"
@@ -81,7 +82,7 @@ func plotProbs(t *Trace, path string) error {
 	if err := addPoints(p, chosen, "p(sampled token)", 4); err != nil {
 		return err
 	}
-	return p.Save(plotW, plotH, path)
+	return savePlot(p, path)
 }
 
 // plotEntropy draws the entropy of each step's distribution and, for
@@ -105,7 +106,7 @@ func plotEntropy(t *Trace, path string) error {
 	if err := addLine(p, kept, "ln(tokens kept by top-k) = max H", 1); err != nil {
 		return err
 	}
-	return p.Save(plotW, plotH, path)
+	return savePlot(p, path)
 }
 
 // plotRank draws the rank (0 = most probable) of each sampled token on a
@@ -121,14 +122,28 @@ func plotRank(t *Trace, path string) error {
 	p.Legend.Top = true
 	xys := make(plotter.XYs, len(t.Steps))
 	for i, s := range t.Steps {
-		xys[i] = plotter.XY{X: float64(i), Y: float64(s.Rank + 1)}
-		p.Y.Max = max(p.Y.Max, float64(s.Rank+1))
+		r := float64(max(s.Rank, 0) + 1) // ≥ 1 for the log axis
+		xys[i] = plotter.XY{X: float64(i), Y: r}
+		p.Y.Max = max(p.Y.Max, r)
 	}
 	p.Y.Max = max(p.Y.Max*1.5, 10)
 	if err := addPoints(p, xys, "rank + 1", 0); err != nil {
 		return err
 	}
-	return p.Save(plotW, plotH, path)
+	return savePlot(p, path)
+}
+
+// savePlot renders p as a PNG and writes it atomically (writeFile).
+func savePlot(p *plot.Plot, path string) error {
+	w, err := p.WriterTo(plotW, plotH, "png")
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return err
+	}
+	return writeFile(path, buf.Bytes())
 }
 
 // plotFiles writes the three step plots into dir.

@@ -38,6 +38,10 @@ type Options struct {
 	// ImageTokens/16.
 	PreviewEvery int
 	OutDir       string // the report's directory (created if missing)
+	// Force lets Run write the report into an OutDir that already holds
+	// files, replacing any of the same names (see CheckOutDir). Without it
+	// Run refuses such a folder before it runs the model.
+	Force bool `json:"-"`
 }
 
 // DefaultOptions are min-dalle's sampling defaults (T = 1, top-k 256,
@@ -152,8 +156,10 @@ func textLabels(tok *tokenizer.Tokenizer, prompt string, row []int, pad int) []s
 
 // Record runs the model on prompt with a tracer attached and returns the
 // trace: one image, its attention probabilities, per-step distributions and
-// the progressive decode. The model must have a VQGAN. The tracer is
-// removed again before Record returns.
+// the progressive decode. The model must have a VQGAN. The model's tracer
+// (and its encoder's and decoder's) is set back to what it was, usually
+// nil, before Record returns. Record writes nothing: opts.OutDir and
+// opts.Force are only kept in the trace's Options.
 func Record(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, prompt string, opts Options) (*Trace, error) {
 	if m == nil || tok == nil {
 		return nil, errors.New("trace: no model or tokenizer")
@@ -199,8 +205,8 @@ func Record(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, promp
 		t.Cross = append(t.Cross, model.Probs{Data: make([]float32, H*S*T), Batch: 1, Heads: H, QLen: S, KVLen: T})
 	}
 
+	defer restoreTracers(m)()
 	m.SetTracer(&recorder{t: t, n: 1, s: S, h: H})
-	defer m.SetTracer(nil)
 	start := time.Now()
 	var frameTime time.Duration
 	var frameErr error
@@ -227,20 +233,46 @@ func Record(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, promp
 	return t, nil
 }
 
+// restoreTracers returns a func that puts back the tracers m, its encoder
+// and its decoder have now (each may differ, or be nil).
+func restoreTracers(m *model.Model) func() {
+	mt := m.Tracer
+	var et, dt model.Tracer
+	if m.Encoder != nil {
+		et = m.Encoder.Tracer
+	}
+	if m.Decoder != nil {
+		dt = m.Decoder.Tracer
+	}
+	return func() {
+		m.Tracer = mt
+		if m.Encoder != nil {
+			m.Encoder.Tracer = et
+		}
+		if m.Decoder != nil {
+			m.Decoder.Tracer = dt
+		}
+	}
+}
+
 // decodeFilled decodes a partial token row (see model.PreviewTokens).
 func decodeFilled(m *model.Model, row []int) (*image.RGBA, error) {
 	return m.Image(model.PreviewTokens(row, m.Config.Codebook()))
 }
 
 // Run traces prompt on src's model and writes the report to
-// opts.OutDir/index.html (see Write). If src serialises model use
-// (local.Engine's Exclusive), the run holds it.
+// opts.OutDir/index.html (see Write). An OutDir that already holds files is
+// refused, before the model runs, unless opts.Force is set (CheckOutDir).
+// If src serialises model use (local.Engine's Exclusive), the run holds it.
 func Run(ctx context.Context, src Source, prompt string, opts Options) error {
 	if src == nil || src.Model() == nil {
 		return errors.New("trace: no model")
 	}
 	if opts.OutDir == "" {
 		return errors.New("trace: no output directory")
+	}
+	if err := CheckOutDir(opts.OutDir, opts.Force); err != nil {
+		return err
 	}
 	var t *Trace
 	record := func() error {
@@ -257,5 +289,5 @@ func Run(ctx context.Context, src Source, prompt string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	return t.Write(ctx, src.Model(), opts.OutDir)
+	return t.Write(ctx, src.Model(), opts.OutDir, opts.Force)
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"image/gif"
 	"image/png"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -95,12 +98,14 @@ func report(t *testing.T) (*testSource, *Trace, string) {
 	shared.once.Do(func() {
 		shared.src = newTestSource(t)
 		// TESSELLA_TRACE_OUT keeps the report for a look.
-		if keep := os.Getenv("TESSELLA_TRACE_OUT"); keep != "" {
+		keep := os.Getenv("TESSELLA_TRACE_OUT")
+		if keep != "" {
 			shared.dir = keep
 		} else if shared.dir, shared.err = os.MkdirTemp("", "tessella-trace-test-"); shared.err != nil {
 			return
 		}
 		opts := testOptions(shared.dir)
+		opts.Force = keep != "" // a kept report is replaced by the next run
 		if shared.err = Run(context.Background(), shared.src, testPrompt, opts); shared.err != nil {
 			return
 		}
@@ -457,4 +462,195 @@ func TestCrossFocus(t *testing.T) {
 	if x, y := tr.CrossFocus(4); x != 0.5 || y != 0.5 {
 		t.Errorf("flat (empty) map focus (%g, %g), want the centre", x, y)
 	}
+}
+
+// Run refuses a folder that already holds files (the user's own, or an
+// earlier report) and leaves them untouched.
+func TestRunRefusesNonEmptyFolder(t *testing.T) {
+	src := newTestSource(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	mine := map[string]string{FileIndex: "MY OWN PAGE", FileImage: "MY OWN PICTURE"}
+	for name, s := range mine {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	untouched := func(what string) {
+		t.Helper()
+		for name, s := range mine {
+			if b, _ := os.ReadFile(filepath.Join(dir, name)); string(b) != s {
+				t.Errorf("%s: the user's %s was replaced", what, name)
+			}
+		}
+	}
+	err := Run(ctx, src, "a b", testOptions(dir))
+	if !errors.Is(err, fs.ErrExist) || !strings.Contains(fmt.Sprint(err), "not empty") {
+		t.Errorf("Run into a non-empty folder: %v, want a \"not empty\" error wrapping fs.ErrExist", err)
+	}
+	untouched("Run")
+	if src.exclusive != 0 {
+		t.Error("Run ran the model before it refused the folder")
+	}
+	tr, err := Record(ctx, src.m, src.tok, "a b", testOptions(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Write(ctx, src.m, dir, false); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Write into a non-empty folder: %v, want fs.ErrExist", err)
+	}
+	untouched("Write")
+	if _, err := os.Stat(filepath.Join(dir, "cross")); err == nil {
+		t.Error("the refused Write created cross/")
+	}
+	// A file is no folder, with or without force.
+	file := filepath.Join(dir, FileIndex)
+	if err := tr.Write(ctx, src.m, file, true); err == nil || !strings.Contains(err.Error(), "not a folder") {
+		t.Errorf("Write into a file: %v", err)
+	}
+	// With Force the report replaces the files of its names; others stay.
+	other := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(other, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(dir)
+	o.Force = true
+	if err := Run(ctx, src, "a b", o); err != nil {
+		t.Fatalf("Run with Force: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, FileIndex)); !bytes.HasPrefix(b, []byte("<!DOCTYPE html>")) {
+		t.Errorf("Run with Force did not write the report: %q…", b[:min(20, len(b))])
+	}
+	if b, _ := os.ReadFile(other); string(b) != "keep" {
+		t.Errorf("Run with Force changed a file not of the report: %q", b)
+	}
+	// A new or empty folder needs no Force.
+	for _, d := range []string{filepath.Join(t.TempDir(), "new"), t.TempDir()} {
+		if err := tr.Write(ctx, src.m, d, false); err != nil {
+			t.Errorf("Write into %s: %v", d, err)
+		}
+	}
+	if err := tr.Write(ctx, src.m, "", true); err == nil {
+		t.Error("Write without a folder succeeded")
+	}
+}
+
+// Record gives the model back the tracer it had.
+func TestRecordRestoresTracer(t *testing.T) {
+	src := newTestSource(t)
+	mine := &recorder{t: &Trace{}}
+	src.m.SetTracer(mine)
+	if _, err := Record(context.Background(), src.m, src.tok, "a", testOptions("")); err != nil {
+		t.Fatal(err)
+	}
+	if src.m.Tracer != model.Tracer(mine) {
+		t.Errorf("after Record the model's tracer is %v, want the caller's", src.m.Tracer)
+	}
+	bad := testOptions("")
+	bad.RNG = "dice"
+	if _, err := Record(context.Background(), src.m, src.tok, "a", bad); err == nil || src.m.Tracer != model.Tracer(mine) {
+		t.Errorf("after a failed Record (%v) the model's tracer is %v, want the caller's", err, src.m.Tracer)
+	}
+}
+
+// The accessors answer out-of-range arguments without panicking: MostUsed
+// clamps k, the cross-attention maps are nil, their centres the middle.
+func TestAccessorsOutOfRange(t *testing.T) {
+	cfg := tinyConfig()
+	S, T := cfg.ImageTokens, cfg.TextLen
+	tr := &Trace{Config: cfg, Tokens: []int{5, 5, 3}}
+	for range 2 {
+		tr.Cross = append(tr.Cross, model.Probs{Data: make([]float32, 2*S*T), Batch: 1, Heads: 2, QLen: S, KVLen: T})
+	}
+	if u := tr.MostUsed(-1); len(u) != 0 {
+		t.Errorf("MostUsed(-1) = %v, want none", u)
+	}
+	if u := tr.MostUsed(1); len(u) != 1 || u[0] != (CodeUse{5, 2}) {
+		t.Errorf("MostUsed(1) = %v", u)
+	}
+	for _, a := range [][3]int{{-1, 0, 0}, {2, 0, 0}, {99, 0, 0}, {0, 2, 0}, {0, 99, 0}, {0, 0, -1}, {0, 0, T}, {0, 0, 9999}} {
+		if g := tr.CrossGrid(a[0], a[1], a[2]); g != nil {
+			t.Errorf("CrossGrid%v = %d values, want nil", a, len(g))
+		}
+	}
+	if g := tr.CrossGrid(1, -1, T-1); len(g) != S {
+		t.Errorf("CrossGrid(1, -1, T−1): %d values, want %d", len(g), S)
+	}
+	for _, j := range []int{-1, T, 9999} {
+		if g := tr.CrossMean(j); g != nil {
+			t.Errorf("CrossMean(%d) = %d values, want nil", j, len(g))
+		}
+		if x, y := tr.CrossCentroid(j); x != 0.5 || y != 0.5 {
+			t.Errorf("CrossCentroid(%d) = (%g, %g), want the centre", j, x, y)
+		}
+		if x, y := tr.CrossFocus(j); x != 0.5 || y != 0.5 {
+			t.Errorf("CrossFocus(%d) = (%g, %g), want the centre", j, x, y)
+		}
+	}
+	// A Cross entry whose data is shorter than its shape claims.
+	short := &Trace{Config: cfg, Cross: []model.Probs{{Data: make([]float32, 10), Batch: 1, Heads: 2, QLen: S, KVLen: T}}}
+	if g := short.CrossMean(0); g != nil {
+		t.Errorf("CrossMean of a short Cross entry = %d values, want nil", len(g))
+	}
+	var none *Trace
+	if none.MostUsed(3) != nil || none.CrossGrid(0, 0, 0) != nil || none.CrossMean(0) != nil {
+		t.Error("a nil *Trace gave values")
+	}
+	if none.Files() == nil {
+		t.Error("a nil *Trace has no fixed files")
+	}
+}
+
+// Write rejects a trace that Record did not make (nil, zero, or cut short)
+// with an error instead of panicking, and writes nothing.
+func TestWriteInvalidTrace(t *testing.T) {
+	src := newTestSource(t)
+	ctx := context.Background()
+	good, err := Record(ctx, src.m, src.tok, "ab", testOptions(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := func(f func(tr *Trace)) *Trace {
+		c := *good
+		c.Timings = nil
+		f(&c)
+		return &c
+	}
+	for name, tr := range map[string]*Trace{
+		"nil":        nil,
+		"zero":       {},
+		"no image":   cut(func(c *Trace) { c.Image = nil }),
+		"no frames":  cut(func(c *Trace) { c.Frames = nil }),
+		"nil frame":  cut(func(c *Trace) { c.Frames = []Frame{{Step: 1}} }),
+		"tokens":     cut(func(c *Trace) { c.Tokens = c.Tokens[:3] }),
+		"bad token":  cut(func(c *Trace) { c.Tokens = slices.Clone(c.Tokens); c.Tokens[0] = -1 }),
+		"cross":      cut(func(c *Trace) { c.Cross = c.Cross[:1] }),
+		"self":       cut(func(c *Trace) { c.DecoderSelf = nil }),
+		"encoder":    cut(func(c *Trace) { c.Encoder = append(slices.Clone(c.Encoder), model.Probs{}) }),
+		"text valid": cut(func(c *Trace) { c.TextValid = []int{0, 999} }),
+		"labels":     cut(func(c *Trace) { c.TextLabels = nil }),
+	} {
+		dir := filepath.Join(t.TempDir(), "out")
+		if err := writeNoPanic(t, tr, ctx, src.m, dir); err == nil {
+			t.Errorf("%s trace: Write succeeded", name)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%s trace: Write created %s", name, dir)
+		}
+	}
+	// Only Timings missing (a Trace copied without it) is fine.
+	if err := writeNoPanic(t, cut(func(*Trace) {}), ctx, src.m, t.TempDir()); err != nil {
+		t.Errorf("trace without Timings: %v", err)
+	}
+}
+
+func writeNoPanic(t *testing.T, tr *Trace, ctx context.Context, m *model.Model, dir string) (err error) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			err = nil
+			t.Errorf("Write panicked: %v", r)
+		}
+	}()
+	return tr.Write(ctx, m, dir, false)
 }

@@ -5,10 +5,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"image"
 	"image/png"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,9 +37,13 @@ const (
 )
 
 // Files lists every file Write creates, relative to the report directory.
+// A nil Trace lists the fixed files only.
 func (t *Trace) Files() []string {
 	files := []string{FileIndex, FileImage, FileGIF, FileTokens, FileCodes, FileEncoder, FileDecoderSelf,
 		FileProbs, FileEntropy, FileRank, FileJSON}
+	if t == nil {
+		return files
+	}
 	for _, j := range t.TextValid {
 		files = append(files, crossSummaryFile(j), crossTokenFile(j))
 	}
@@ -61,8 +68,12 @@ type CodeUse struct {
 }
 
 // MostUsed returns the codes of t.Tokens by decreasing count (ties: lower
-// code first), at most k.
+// code first), at most k: k is clamped to [0, number of distinct codes], so
+// k ≤ 0 (or a nil Trace) gives none.
 func (t *Trace) MostUsed(k int) []CodeUse {
+	if t == nil || k <= 0 {
+		return nil
+	}
 	counts := map[int]int{}
 	for _, c := range t.Tokens {
 		counts[c]++
@@ -80,9 +91,17 @@ func (t *Trace) MostUsed(k int) []CodeUse {
 // CrossGrid returns the cross-attention of decoder layer l, head h (h < 0:
 // the mean over heads) paid to text position j, as a GridSide² map in
 // raster order: entry s is what the query of step s (which predicts image
-// token s) gives key j.
+// token s) gives key j. It returns nil, rather than clamping, when there is
+// no such map: l outside [0, len(Cross)), h ≥ the layer's heads, j outside
+// [0, TextLen), or a Cross entry shorter than its shape says.
 func (t *Trace) CrossGrid(l, h, j int) []float32 {
+	if t == nil || l < 0 || l >= len(t.Cross) {
+		return nil
+	}
 	c := t.Cross[l]
+	if !probsShaped(c) || h >= c.Heads || j < 0 || j >= c.KVLen {
+		return nil
+	}
 	S := c.QLen
 	g := make([]float32, S)
 	heads := []int{h}
@@ -102,11 +121,18 @@ func (t *Trace) CrossGrid(l, h, j int) []float32 {
 	return g
 }
 
-// CrossMean is CrossGrid averaged over all layers and heads.
+// CrossMean is CrossGrid averaged over all layers and heads; nil when
+// CrossGrid is nil for any layer (j out of range) or there are no layers.
 func (t *Trace) CrossMean(j int) []float32 {
+	if t == nil {
+		return nil
+	}
 	var g []float32
 	for l := range t.Cross {
 		gl := t.CrossGrid(l, -1, j)
+		if gl == nil || (g != nil && len(gl) != len(g)) {
+			return nil
+		}
 		if g == nil {
 			g = gl
 			continue
@@ -126,9 +152,14 @@ func (t *Trace) CrossMean(j int) []float32 {
 // (1, 1) the bottom right, cell s weighted at its centre. It puts a number on
 // "where does the word land". A map with no weight gives (0.5, 0.5). (On the
 // shipped default model the position words' centres are mirrored: see
-// docs/default-model.md.)
+// docs/default-model.md.) When CrossMean(j) is nil (j out of range) it is
+// (0.5, 0.5) too.
 func (t *Trace) CrossCentroid(j int) (x, y float64) {
-	return weightedCentre(t.CrossMean(j), t.Config.GridSide(), 0)
+	g := t.CrossMean(j)
+	if g == nil {
+		return 0.5, 0.5
+	}
+	return weightedCentre(g, t.Config.GridSide(), 0)
 }
 
 // CrossFocus is the centre of the part of CrossMean(j) above its mean:
@@ -136,9 +167,13 @@ func (t *Trace) CrossCentroid(j int) (x, y float64) {
 // height like CrossCentroid. It answers "where is this word attended more
 // than on average", which CrossCentroid blurs when the weight is spread
 // over the whole image (as on the default model, where every cell gives
-// every word some weight). A flat map gives (0.5, 0.5).
+// every word some weight). A flat map gives (0.5, 0.5), and so does a nil
+// CrossMean(j) (j out of range).
 func (t *Trace) CrossFocus(j int) (x, y float64) {
 	g := t.CrossMean(j)
+	if len(g) == 0 {
+		return 0.5, 0.5
+	}
 	var mean float64
 	for _, v := range g {
 		mean += float64(v)
@@ -148,8 +183,11 @@ func (t *Trace) CrossFocus(j int) (x, y float64) {
 
 // weightedCentre is the centre of a side×side raster-order grid with cell s
 // weighted by max(0, g[s] − base), at the cell's centre, as fractions of the
-// width and height; (0.5, 0.5) when no cell has weight.
+// width and height; (0.5, 0.5) when no cell has weight or side ≤ 0.
 func weightedCentre(g []float32, side int, base float64) (x, y float64) {
+	if side <= 0 {
+		return 0.5, 0.5
+	}
 	var sum float64
 	for s, v := range g {
 		w := float64(v) - base
@@ -166,9 +204,122 @@ func weightedCentre(g []float32, side int, base float64) (x, y float64) {
 	return x / sum, y / sum
 }
 
+// probsShaped reports whether p holds the (Batch ≥ 1, Heads, QLen, KVLen)
+// values its shape claims, so that p.Row(0, h, i) is in range.
+func probsShaped(p model.Probs) bool {
+	return p.Batch >= 1 && p.Heads > 0 && p.QLen > 0 && p.KVLen > 0 &&
+		len(p.Data)/p.Heads/p.QLen/p.KVLen >= 1
+}
+
+// CheckOutDir reports whether a report may be written into dir: nil when dir
+// does not exist yet, is an empty folder, or is a folder and force is set
+// (the report's files then replace any of the same names, Trace.Files).
+// A folder that already holds files without force gives an error wrapping
+// fs.ErrExist; a dir that is not a folder gives an error whatever force.
+// Run and Write call it before they write anything.
+func CheckOutDir(dir string, force bool) error {
+	if dir == "" {
+		return errors.New("trace: no output directory")
+	}
+	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("trace: %s is not a folder", dir)
+	}
+	if force {
+		return nil
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	defer f.Close()
+	if names, err := f.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("trace: %s is not empty (use --force to write the report into it): %w", dir, fs.ErrExist)
+	} else if err != nil && err != io.EOF {
+		return fmt.Errorf("trace: %w", err)
+	}
+	return nil
+}
+
+// check reports why t cannot be written with m: Write needs a Trace as
+// Record makes it, with every slice of the length its Config gives.
+func (t *Trace) check(m *model.Model) error {
+	if t == nil {
+		return errors.New("trace: write of a nil trace")
+	}
+	if m == nil || m.VQGAN == nil {
+		return errors.New("trace: write needs the model with its VQGAN")
+	}
+	cfg := t.Config
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("trace: not a recorded trace: %w", err)
+	}
+	if mc := m.Config.VQGAN; mc.Codebook != cfg.VQGAN.Codebook || mc.Upscale() != cfg.VQGAN.Upscale() {
+		return errors.New("trace: the model's VQGAN is not the one the trace was recorded with")
+	}
+	S, H, T := cfg.ImageTokens, cfg.Heads, cfg.TextLen
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("trace: not a recorded trace: "+format, a...)
+	}
+	if t.Image == nil || t.Image.Rect.Empty() {
+		return bad("no image")
+	}
+	if len(t.Frames) == 0 {
+		return bad("no frames")
+	}
+	for i, f := range t.Frames {
+		if f.Image == nil || f.Image.Rect.Empty() {
+			return bad("frame %d has no image", i)
+		}
+	}
+	if len(t.Tokens) != S {
+		return bad("%d image tokens, want %d", len(t.Tokens), S)
+	}
+	for i, c := range t.Tokens {
+		if c < 0 || c >= cfg.Codebook() {
+			return bad("image token %d = %d outside the codebook [0, %d)", i, c, cfg.Codebook())
+		}
+	}
+	if len(t.TextIDs) != T || len(t.TextLabels) != T {
+		return bad("%d text ids and %d labels, want %d", len(t.TextIDs), len(t.TextLabels), T)
+	}
+	for _, j := range t.TextValid {
+		if j < 0 || j >= T {
+			return bad("text position %d outside [0, %d)", j, T)
+		}
+	}
+	shaped := func(p model.Probs, q, kv int) bool {
+		return probsShaped(p) && p.Heads == H && p.QLen == q && p.KVLen == kv
+	}
+	if len(t.Cross) != cfg.DecoderLayers || len(t.DecoderSelf) != cfg.DecoderLayers {
+		return bad("%d cross- and %d self-attention layers, want %d", len(t.Cross), len(t.DecoderSelf), cfg.DecoderLayers)
+	}
+	for l := range cfg.DecoderLayers {
+		if !shaped(t.Cross[l], S, T) || !shaped(t.DecoderSelf[l], S, S) {
+			return bad("decoder layer %d's attention is not (1, %d, %d, %d) and (1, %d, %d, %d)", l, H, S, T, H, S, S)
+		}
+	}
+	if len(t.Encoder) != cfg.EncoderLayers {
+		return bad("%d encoder layers, want %d", len(t.Encoder), cfg.EncoderLayers)
+	}
+	for l, p := range t.Encoder {
+		if p.Data != nil && !shaped(p, T, T) {
+			return bad("encoder layer %d's attention is not (1, %d, %d, %d)", l, H, T, T)
+		}
+	}
+	return nil
+}
+
 // writeFile writes one file of the report atomically (a synced temporary
 // file renamed into place): an interrupted trace leaves whole files or none.
-// The report folder was checked (new, empty or --force) before the work.
+// The report folder was checked (CheckOutDir: new, empty or force) before
+// the work.
 func writeFile(path string, data []byte) error {
 	if err := generator.WriteFileAtomic(path, data, true); err != nil {
 		return fmt.Errorf("trace: %w", err)
@@ -184,13 +335,24 @@ func savePNG(path string, img image.Image) error {
 	return writeFile(path, buf.Bytes())
 }
 
-// Write writes the report into dir: index.html and the files of Files().
-// m must be the model t was recorded with (its VQGAN draws the most used
-// codes).
-func (t *Trace) Write(ctx context.Context, m *model.Model, dir string) error {
+// Write writes the report into dir (created if missing): index.html and
+// the files of Files(), each atomically (a temporary file renamed into
+// place). A dir that already holds files is refused with an error wrapping
+// fs.ErrExist unless force is set; with force, files of the same names are
+// replaced and others are left alone (CheckOutDir). t must be a Trace as
+// Record returns it, and m the model it was recorded with (its VQGAN draws
+// the most used codes); anything else is an error, checked before anything
+// is written.
+func (t *Trace) Write(ctx context.Context, m *model.Model, dir string, force bool) error {
 	start := time.Now()
-	if m == nil || m.VQGAN == nil {
-		return fmt.Errorf("trace: write needs the model with its VQGAN")
+	if err := t.check(m); err != nil {
+		return err
+	}
+	if err := CheckOutDir(dir, force); err != nil {
+		return err
+	}
+	if t.Timings == nil {
+		t.Timings = map[string]time.Duration{}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "cross"), 0o755); err != nil {
 		return fmt.Errorf("trace: %w", err)

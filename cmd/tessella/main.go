@@ -54,11 +54,12 @@ func checkTemperature(t float64) error {
 	return nil
 }
 
-// checkSupercondition refuses a --supercondition that is negative or not
-// a finite float32 (the server's rule too: f ≥ 0).
+// checkSupercondition refuses a --supercondition that is negative (the
+// server's rule too: f ≥ 0), NaN or above model.MaxSupercondition (beyond
+// it the mixed logits can overflow float32).
 func checkSupercondition(f float64) error {
-	if g := float64(float32(f)); !(g >= 0) || math.IsInf(g, 0) {
-		return usageError("--supercondition must be ≥ 0 and finite as a float32 (below about 3.4e38), got %v", f)
+	if !(f >= 0) || f > model.MaxSupercondition {
+		return usageError("--supercondition must be between 0 and %g, got %v", model.MaxSupercondition, f)
 	}
 	return nil
 }

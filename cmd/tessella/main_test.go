@@ -213,6 +213,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"generate", "--temperature", "1e-300", "x"}, 2, "--temperature"},
 		{[]string{"generate", "--supercondition", "1e300", "x"}, 2, "--supercondition"},
 		{[]string{"generate", "--supercondition", "-5", "x"}, 2, "--supercondition"},
+		{[]string{"generate", "--supercondition", "2e6", "x"}, 2, "--supercondition"},
 		{[]string{"generate", "--grid", "9", "x"}, 2, "at most 8"},
 		{[]string{"generate", "--grid", "4294967296", "x"}, 2, "at most 8"},
 		{[]string{"generate", "--tokens-out", out, "-o", out, "x"}, 2, "same file"},
@@ -327,6 +328,36 @@ func TestOutputsCheckedFirst(t *testing.T) {
 	os.WriteFile(w, data, 0o644)
 	if code, _, stderr := runCLI(t, "convert", "--dtype", "f16", "--force", w, w); code != 2 || !strings.Contains(stderr, "input itself") {
 		t.Errorf("convert onto its input: exit %d, %q", code, stderr)
+	}
+}
+
+// trace refuses a non-empty --out folder (in the library as well, since
+// trace.Run checks it) and writes into it with --force, replacing only the
+// report's own files.
+func TestTraceForce(t *testing.T) {
+	dir := t.TempDir()
+	mine := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(mine, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, "trace", "--out", dir, "cat"); code != 1 || !strings.Contains(stderr, "not empty") || !strings.Contains(stderr, "--force") {
+		t.Errorf("trace into a non-empty folder: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.html")); err == nil {
+		t.Error("the refused trace wrote index.html")
+	}
+	code, stdout, stderr := runCLI(t, "trace", "--force", "--every", "64", "--out", dir, "cat")
+	if code != 0 {
+		t.Fatalf("trace --force: exit %d, %q", code, stderr)
+	}
+	if want := filepath.Join(dir, "index.html"); strings.TrimSpace(stdout) != want {
+		t.Errorf("trace --force printed %q, want %q", stdout, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "index.html")); err != nil || !bytes.HasPrefix(b, []byte("<!DOCTYPE html>")) {
+		t.Errorf("trace --force: no report (%v)", err)
+	}
+	if b, _ := os.ReadFile(mine); string(b) != "keep" {
+		t.Errorf("trace --force changed a file that is not part of the report: %q", b)
 	}
 }
 

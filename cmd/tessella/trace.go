@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/tessella-ml/tessella/generator/local"
@@ -47,8 +46,9 @@ func cmdTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case *rng != "go" && *rng != "torch":
 		return usageError("--rng must be go or torch, got %q", *rng)
 	}
-	if entries, err := os.ReadDir(*out); err == nil && len(entries) > 0 && !*force {
-		return fmt.Errorf("%s is not empty (use --force to write the report into it)", *out)
+	// Checked before the model is loaded; trace.Run checks again.
+	if err := trace.CheckOutDir(*out, *force); err != nil {
+		return err
 	}
 	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads})
 	if err != nil {
@@ -57,7 +57,7 @@ func cmdTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer eng.Close()
 	o := trace.DefaultOptions(eng.Model().Config)
 	d := eng.Defaults()
-	o.Seed, o.RNG, o.OutDir = *seed, *rng, *out
+	o.Seed, o.RNG, o.OutDir, o.Force = *seed, *rng, *out, *force
 	o.Temperature, o.TopK, o.Supercondition = float32(d.Temperature), d.TopK, float32(d.Supercondition)
 	if set["temperature"] {
 		o.Temperature = float32(*temp)
