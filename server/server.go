@@ -272,20 +272,22 @@ func (s *Server) worker() {
 // run executes one job; a job whose client has left is skipped.
 func (s *Server) run(j *job) {
 	defer s.jobsWG.Done()
-	defer func() {
-		s.mu.Lock()
-		s.admitted--
-		s.mu.Unlock()
-	}()
+	var r jobResult
 	if err := j.ctx.Err(); err != nil {
-		j.done <- jobResult{err: err}
-		return
+		r.err = err
+	} else {
+		s.busy.Add(1)
+		start := time.Now()
+		r.res, r.err = s.generate(j) // a panic comes back as an error
+		r.dur = time.Since(start)
+		s.busy.Add(-1)
 	}
-	s.busy.Add(1)
-	defer s.busy.Add(-1)
-	start := time.Now()
-	res, err := s.generate(j)
-	j.done <- jobResult{res: res, err: err, dur: time.Since(start)}
+	// Free the job's slot before its answer goes out, so that a client
+	// that sends its next request as soon as it has this answer finds it.
+	s.mu.Lock()
+	s.admitted--
+	s.mu.Unlock()
+	j.done <- r
 }
 
 // generate calls the generator, turning a panic into an error.
