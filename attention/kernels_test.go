@@ -236,20 +236,7 @@ func TestKernels(t *testing.T) {
 				if l != layoutModel && mk != maskAll && mk != maskPadCausal && mk != maskNone {
 					continue // other layouts: two masks are enough
 				}
-				a := makeArgs(r, s, l, mk, 1, 1)
-				want := clone(a)
-				if err := (Reference{}).Forward(want); err != nil {
-					t.Fatal(err)
-				}
-				tol := tolerance(a, maxScore(a))
-				for _, threads := range []int{1, 2} {
-					for _, k := range kernelsUnderTest() {
-						t.Run(fmt.Sprintf("%s/%v/layout%d/%v/t%d", k.Name(), s, l, mk, threads), func(t *testing.T) {
-							a.Threads = threads
-							compare(t, k, a, want, tol)
-						})
-					}
-				}
+				compareAll(t, makeArgs(r, s, l, mk, 1, 1), fmt.Sprintf("%v/layout%d/%v", s, l, mk))
 			}
 		}
 	}
@@ -455,19 +442,7 @@ func TestNarrowRowStride(t *testing.T) {
 		if err := a.Validate(); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		want := clone(a)
-		if err := (Reference{}).Forward(want); err != nil {
-			t.Fatal(err)
-		}
-		tol := tolerance(a, maxScore(a))
-		for _, threads := range []int{1, 2} {
-			for _, k := range kernelsUnderTest() {
-				t.Run(fmt.Sprintf("%s/%s/t%d", tc.name, k.Name(), threads), func(t *testing.T) {
-					a.Threads = threads
-					compare(t, k, a, want, tol)
-				})
-			}
-		}
+		compareAll(t, a, tc.name)
 	}
 }
 
@@ -515,5 +490,24 @@ func TestBest(t *testing.T) {
 	}
 	if n := Best(&Args{QLen: 256, KVLen: 256}).Name(); n != "flash" {
 		t.Errorf("Best(QLen 256) = %s, want flash", n)
+	}
+}
+
+// compareAll checks every kernel under test, at 1 and 2 threads, against
+// the Reference on a, within tolerance (subtests KERNEL/name/tT).
+func compareAll(t *testing.T, a *Args, name string) {
+	t.Helper()
+	want := clone(a)
+	if err := (Reference{}).Forward(want); err != nil {
+		t.Fatal(err)
+	}
+	tol := tolerance(a, maxScore(a))
+	for _, threads := range []int{1, 2} {
+		for _, k := range kernelsUnderTest() {
+			t.Run(fmt.Sprintf("%s/%s/t%d", k.Name(), name, threads), func(t *testing.T) {
+				a.Threads = threads
+				compare(t, k, a, want, tol)
+			})
+		}
 	}
 }
