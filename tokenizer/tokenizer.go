@@ -16,7 +16,8 @@ import (
 const PAD = 1
 
 // Tokenizer is min-dalle's TextTokenizer. It is immutable after New and safe
-// for concurrent use.
+// for concurrent use. Make one with New or Load: the zero value has no
+// vocabulary and must not be used.
 type Tokenizer struct {
 	vocab         map[string]int // subword -> id, from vocab.json
 	ranks         map[pair]int   // merge pair -> rank (0-based line index after the header)

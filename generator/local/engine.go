@@ -376,7 +376,7 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 			if err != nil {
 				return nil, err
 			}
-			img = Enlarge(grid, scale)
+			img = enlarge(grid, scale)
 		} else if img, err = e.compose(ctx, tokens, g, req.Seamless, scale); err != nil {
 			return nil, err
 		}
@@ -385,7 +385,7 @@ func (e *Engine) Generate(ctx context.Context, req *generator.Request) (*generat
 		for o, t := range tokens {
 			var img image.Image
 			if decoded != nil { // the judge has decoded every candidate already
-				img = Enlarge(decoded[picked[o]], scale)
+				img = enlarge(decoded[picked[o]], scale)
 			} else if img, err = e.compose(ctx, [][]int{t}, 1, false, scale); err != nil {
 				return nil, err
 			}
@@ -506,7 +506,7 @@ func (e *Engine) compose(ctx context.Context, tokens [][]int, g int, seamless bo
 	if err != nil {
 		return nil, err
 	}
-	return Enlarge(img, scale), nil
+	return enlarge(img, scale), nil
 }
 
 // Decode turns image-token rows back into one image: a single row is one
@@ -587,8 +587,9 @@ func checkLocalRequest(req *generator.Request) error {
 	return nil
 }
 
-// Enlarge scales an image up by an integer factor, nearest neighbour.
-func Enlarge(img *image.RGBA, scale int) image.Image {
+// enlarge scales an image up by an integer factor, nearest neighbour;
+// callers have checked scale against MaxScale.
+func enlarge(img *image.RGBA, scale int) image.Image {
 	if scale <= 1 {
 		return img
 	}
