@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -33,10 +35,17 @@ type AttentionOptions struct {
 	Threads []int
 	// Format of the output: md (default), csv or json.
 	Format string
-	// PlotDir, if set, receives PNG plots: GFLOP/s vs N, scratch vs N, roofline.
+	// PlotDir, if set, receives PNG plots: GFLOP/s vs N, scratch vs N,
+	// roofline (attentionPlots), each written atomically. If any of them
+	// already exists there the run is refused before anything is measured,
+	// unless Force is set.
 	PlotDir string
+	// Force lets the plots replace existing files of the same names.
+	Force bool
 	// Peer is a CSV written by attention_peer.py; its times are shown as
-	// the ratio peer time / kernel time per shape and thread count.
+	// the ratio peer time / kernel time per shape and thread count. It is
+	// read, and a time that is not a positive finite number refused,
+	// before anything is measured.
 	Peer string
 	// Grid sets the model shapes' batch to 2·Grid² (default 1).
 	Grid int
@@ -156,7 +165,9 @@ func (o *AttentionOptions) defaults() error {
 
 // RunAttention measures the environment, then every kernel × shape ×
 // thread count, and writes the environment block and a results table to w
-// in opts.Format, plus PNG plots to opts.PlotDir if set.
+// in opts.Format, plus PNG plots to opts.PlotDir if set. Options, shapes,
+// the peer file and the plot folder (writable, no existing plot unless
+// opts.Force) are checked before anything is measured.
 func RunAttention(ctx context.Context, opts AttentionOptions, w io.Writer) error {
 	if err := opts.defaults(); err != nil {
 		return err
@@ -175,6 +186,14 @@ func RunAttention(ctx context.Context, opts AttentionOptions, w io.Writer) error
 		}
 		if err := generator.CheckWritable(opts.PlotDir); err != nil {
 			return fmt.Errorf("bench attention: plots: %w", err)
+		}
+		if !opts.Force {
+			for _, name := range attentionPlots {
+				path := filepath.Join(opts.PlotDir, name)
+				if _, err := os.Lstat(path); err == nil {
+					return fmt.Errorf("bench attention: plots: %s already exists (use --force to overwrite): %w", path, fs.ErrExist)
+				}
+			}
 		}
 	}
 	var peer map[string]float64
@@ -210,7 +229,7 @@ func RunAttention(ctx context.Context, opts AttentionOptions, w io.Writer) error
 		return err
 	}
 	if opts.PlotDir != "" {
-		if err := plotAttention(opts.PlotDir, env, opts.Threads, results); err != nil {
+		if err := plotAttention(opts.PlotDir, opts.Force, env, opts.Threads, results); err != nil {
 			return err
 		}
 	}
@@ -419,6 +438,8 @@ func checkRows(a *attention.Args, n int) (maxAbs, nmse float64, rows int, err er
 func peerKey(shape string, threads int) string { return shape + "|" + strconv.Itoa(threads) }
 
 // readPeer reads attention_peer.py's CSV: peer,shape,threads,mean_s,sd_s,gflops.
+// A row whose mean_s is not a positive finite number of seconds is an
+// error naming the file and line.
 func readPeer(path string) (map[string]float64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -427,19 +448,30 @@ func readPeer(path string) (map[string]float64, error) {
 	defer f.Close()
 	cr := csv.NewReader(f)
 	cr.Comment = '#'
-	recs, err := cr.ReadAll()
-	if err != nil {
+	header, err := cr.Read()
+	if err != nil && err != io.EOF {
 		return nil, fmt.Errorf("attention bench: peer file %s: %w", path, err)
 	}
-	if len(recs) == 0 || !slices.Equal(recs[0][:min(4, len(recs[0]))], []string{"peer", "shape", "threads", "mean_s"}) {
+	if !slices.Equal(header[:min(4, len(header))], []string{"peer", "shape", "threads", "mean_s"}) {
 		return nil, fmt.Errorf("attention bench: peer file %s: want header peer,shape,threads,mean_s,…", path)
 	}
 	m := map[string]float64{}
-	for i, rec := range recs[1:] {
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("attention bench: peer file %s: %w", path, err)
+		}
+		line, _ := cr.FieldPos(0)
 		t, err1 := strconv.Atoi(rec[2])
 		s, err2 := strconv.ParseFloat(rec[3], 64)
 		if err := errors.Join(err1, err2); err != nil {
-			return nil, fmt.Errorf("attention bench: peer file %s line %d: %w", path, i+2, err)
+			return nil, fmt.Errorf("attention bench: peer file %s:%d: %w", path, line, err)
+		}
+		if !(s > 0) || math.IsInf(s, 0) {
+			return nil, fmt.Errorf("attention bench: peer file %s:%d: mean_s %q is not a positive finite number of seconds", path, line, rec[3])
 		}
 		m[peerKey(rec[1], t)] = s
 	}

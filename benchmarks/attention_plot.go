@@ -1,27 +1,48 @@
 package benchmarks
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/tessella-ml/tessella/generator"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 )
 
-// plotAttention writes three PNGs to dir:
+// attentionPlots are the files plotAttention writes.
+var attentionPlots = []string{"attention_gflops_vs_n.png", "attention_scratch_vs_n.png", "attention_roofline.png"}
+
+// plotAttention writes three PNGs to dir, each rendered in memory and
+// written with generator.WriteFileAtomic (an existing file is refused
+// unless force):
 //
 //	attention_gflops_vs_n.png   GFLOP/s vs N for the sweep-N… shapes, one line per kernel/threads/d/causal
 //	attention_scratch_vs_n.png  scratch bytes vs N (same lines, log scale)
 //	attention_roofline.png      GFLOP/s vs arithmetic intensity (FLOP per byte of Q, K, V, Out)
 //	                            for every measured point, under the measured peak and bandwidth roofs
-func plotAttention(dir string, env *Env, threads []int, rs []AttentionResult) error {
+func plotAttention(dir string, force bool, env *Env, threads []int, rs []AttentionResult) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("attention plots: %w", err)
+	}
+	save := func(p *plot.Plot, name string) error {
+		wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
+		if err != nil {
+			return fmt.Errorf("attention plots: %s: %w", name, err)
+		}
+		var buf bytes.Buffer
+		if _, err := wt.WriteTo(&buf); err != nil {
+			return fmt.Errorf("attention plots: %s: %w", name, err)
+		}
+		if err := generator.WriteFileAtomic(filepath.Join(dir, name), buf.Bytes(), force); err != nil {
+			return fmt.Errorf("attention plots: %w", err)
+		}
+		return nil
 	}
 	type series struct {
 		name  string
@@ -66,8 +87,8 @@ func plotAttention(dir string, env *Env, threads []int, rs []AttentionResult) er
 		if err := plotutil.AddLinePoints(p, args...); err != nil {
 			return fmt.Errorf("attention plots: %w", err)
 		}
-		if err := p.Save(7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, "attention_gflops_vs_n.png")); err != nil {
-			return fmt.Errorf("attention plots: %w", err)
+		if err := save(p, attentionPlots[0]); err != nil {
+			return err
 		}
 		p = plot.New()
 		p.Title.Text = "attention: scratch memory vs N"
@@ -84,8 +105,8 @@ func plotAttention(dir string, env *Env, threads []int, rs []AttentionResult) er
 		if err := plotutil.AddLinePoints(p, args...); err != nil {
 			return fmt.Errorf("attention plots: %w", err)
 		}
-		if err := p.Save(7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, "attention_scratch_vs_n.png")); err != nil {
-			return fmt.Errorf("attention plots: %w", err)
+		if err := save(p, attentionPlots[1]); err != nil {
+			return err
 		}
 	}
 	// Roofline at the largest thread count.
@@ -129,8 +150,5 @@ func plotAttention(dir string, env *Env, threads []int, rs []AttentionResult) er
 	if err := plotutil.AddScatters(p, pts...); err != nil {
 		return fmt.Errorf("attention plots: %w", err)
 	}
-	if err := p.Save(7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, "attention_roofline.png")); err != nil {
-		return fmt.Errorf("attention plots: %w", err)
-	}
-	return nil
+	return save(p, attentionPlots[2])
 }

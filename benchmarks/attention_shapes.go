@@ -85,6 +85,10 @@ func AttentionShapeNames() []string {
 // that none is in the CPU caches (AttentionShape.Cold).
 //
 // sweep-N<n>-d<d>[-causal] is one (batch 1, head 1) N×N call with head width d.
+//
+// A shape whose Q, K or V (B·H·N·D elements) would exceed 1<<30 elements
+// (4 GiB of float32), or whose batch 2·grid² overflows, is refused: it
+// could not be allocated or indexed.
 func ParseAttentionShape(name string, grid int) (AttentionShape, error) {
 	if grid <= 0 {
 		grid = 1
@@ -111,7 +115,7 @@ func ParseAttentionShape(name string, grid int) (AttentionShape, error) {
 			return s, fmt.Errorf("attention shape %q: want sweep-N<n>-d<d>[-causal]", name)
 		}
 		s.Batch, s.Heads, s.QLen, s.KVLen, s.HeadDim, s.Causal = 1, 1, n, n, d, causal
-		return s, nil
+		return s, s.checkSize()
 	}
 	model, kind, ok := strings.Cut(name, "-")
 	if !ok {
@@ -126,7 +130,11 @@ func ParseAttentionShape(name string, grid int) (AttentionShape, error) {
 	if !found {
 		return s, fmt.Errorf("attention shape %q: unknown model %q (mini or mega)", name, model)
 	}
-	s.Batch = 2 * grid * grid
+	b, ok := boundedProduct(maxOperandElems, 2, grid, grid)
+	if !ok {
+		return s, fmt.Errorf("attention shape %q: grid %d: batch 2·grid² is more than %d", name, grid, maxOperandElems)
+	}
+	s.Batch = b
 	switch {
 	case kind == "encoder":
 		s.QLen, s.KVLen = 64, 64
@@ -145,5 +153,20 @@ func ParseAttentionShape(name string, grid int) (AttentionShape, error) {
 	default:
 		return s, fmt.Errorf("attention shape %q: unknown kind %q", name, kind)
 	}
-	return s, nil
+	return s, s.checkSize()
+}
+
+// checkSize refuses a shape whose Q/Out or K/V operand would have more
+// than maxOperandElems elements.
+func (s AttentionShape) checkSize() error {
+	for _, op := range []struct {
+		name string
+		rows int
+	}{{"Q", s.QLen}, {"K", s.KVLen}} {
+		if _, ok := boundedProduct(maxOperandElems, s.Batch, s.Heads, op.rows, s.HeadDim); !ok {
+			return fmt.Errorf("attention shape %q: %s (batch %d × heads %d × %d rows × d %d) has more than %d elements (4 GiB of float32)",
+				s.Name, op.name, s.Batch, s.Heads, op.rows, s.HeadDim, maxOperandElems)
+		}
+	}
+	return nil
 }

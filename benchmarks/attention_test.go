@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,6 +142,106 @@ func TestRunAttention(t *testing.T) {
 	for _, bad := range []AttentionOptions{{Format: "xml"}, {Kernels: []string{"nope"}}, {Shapes: []string{"bogus"}}, {Threads: []int{0}}, {Peer: filepath.Join(dir, "none.csv")}} {
 		if err := RunAttention(ctx, bad, &buf); err == nil {
 			t.Errorf("options %+v accepted", bad)
+		}
+	}
+}
+
+// Shapes whose operands cannot be allocated or indexed (or whose batch
+// 2·grid² overflows) are refused by ParseAttentionShape and RunAttention,
+// with an error naming the shape, instead of panicking in make.
+func TestAttentionShapeTooLarge(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		grid int
+	}{
+		{"sweep-N16777216-d8388608", 1},
+		{"sweep-N9223372036854775807-d2", 1},
+		{"sweep-N1073741825-d1", 1}, // one element over the bound
+		{"mini-decode99999999999", 1},
+		{"mega-decode1073741824-cold", 1},
+		{"mini-encoder", 1 << 31}, // 2·grid² wraps to a negative batch
+		{"mini-encoder", 1 << 20},
+	} {
+		s, err := ParseAttentionShape(c.name, c.grid)
+		if err == nil || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("ParseAttentionShape(%q, %d) = %+v, %v; want an error naming the shape", c.name, c.grid, s, err)
+		}
+		opts := AttentionOptions{Kernels: []string{"flash"}, Shapes: []string{c.name}, Threads: []int{1}, Grid: c.grid, MinTime: time.Millisecond}
+		err = noPanic(t, c.name, func() error { return RunAttention(context.Background(), opts, io.Discard) })
+		if err == nil || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("RunAttention(%q, grid %d): %v; want an error naming the shape", c.name, c.grid, err)
+		}
+	}
+	if _, err := ParseAttentionShape("sweep-N32768-d32768", 1); err != nil { // exactly the bound
+		t.Errorf("sweep-N32768-d32768: %v", err)
+	}
+}
+
+// A peer file whose times are not positive finite seconds is refused when
+// it is read, with its file and line, before anything is measured (NaN
+// used to fail the JSON output at the very end of the run).
+func TestReadPeerBadTimes(t *testing.T) {
+	dir := t.TempDir()
+	peer := filepath.Join(dir, "peer.csv")
+	for _, v := range []string{"NaN", "nan", "+Inf", "-Inf", "-1", "0", "-0", "1e400"} {
+		data := "peer,shape,threads,mean_s\n# a comment\ntorch,sweep-N16-d8,1,0.5\ntorch,sweep-N16-d8,2," + v + "\n"
+		if err := os.WriteFile(peer, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := readPeer(peer)
+		if err == nil || !strings.Contains(err.Error(), peer+":4") {
+			t.Errorf("mean_s %s: %v (%v), want an error at %s:4", v, m, err, peer)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the peer file must be refused before the (cancelled) measurements
+		opts := AttentionOptions{Shapes: []string{"sweep-N16-d8"}, Threads: []int{1}, Format: "json", Peer: peer}
+		if err := RunAttention(ctx, opts, io.Discard); err == nil || !strings.Contains(err.Error(), peer+":4") {
+			t.Errorf("RunAttention with mean_s %s: %v, want the peer file's error", v, err)
+		}
+	}
+	if err := os.WriteFile(peer, []byte("peer,shape,threads,mean_s\ntorch,sweep-N16-d8,1,2.5e-3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := readPeer(peer); err != nil || m[peerKey("sweep-N16-d8", 1)] != 2.5e-3 {
+		t.Errorf("good peer file: %v, %v", m, err)
+	}
+}
+
+// Existing plot files are refused before anything is measured unless
+// Force is set; with Force they are replaced atomically (no temporary file
+// is left behind).
+func TestRunAttentionPlotsKeepExistingFiles(t *testing.T) {
+	dir := t.TempDir()
+	mine := filepath.Join(dir, "attention_roofline.png")
+	if err := os.WriteFile(mine, []byte("PRECIOUS"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := AttentionOptions{Kernels: []string{"flash"}, Shapes: []string{"sweep-N16-d8"}, Threads: []int{1},
+		MinTime: time.Millisecond, CheckRows: 2, PlotDir: dir}
+	var buf bytes.Buffer
+	err := RunAttention(context.Background(), opts, &buf)
+	if err == nil || !strings.Contains(err.Error(), "attention_roofline.png") || !errors.Is(err, fs.ErrExist) {
+		t.Errorf("existing plot without Force: %v, want an error naming it", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("refused run still measured and wrote %d bytes", buf.Len())
+	}
+	if b, _ := os.ReadFile(mine); string(b) != "PRECIOUS" {
+		t.Fatalf("the existing plot was changed: %q", b)
+	}
+	opts.Force = true
+	if err := RunAttention(context.Background(), opts, &buf); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "attention_") || !strings.HasSuffix(e.Name(), ".png") {
+			t.Errorf("left behind %s", e.Name())
+		}
+	}
+	for _, f := range []string{"attention_gflops_vs_n.png", "attention_scratch_vs_n.png", "attention_roofline.png"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("plot %s: %d bytes, %v; want a PNG", f, len(b), err)
 		}
 	}
 }

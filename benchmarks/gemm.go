@@ -38,7 +38,7 @@ const (
 type GEMMOptions struct {
 	Threads  []int         // thread counts (default 1, 2); GOMAXPROCS is set to each in turn
 	Format   string        // "md" (default), "csv" or "json"
-	Shapes   [][3]int      // (M, N, K); default GEMMShapes
+	Shapes   [][3]int      // (M, N, K), each operand at most 1<<30 elements; default GEMMShapes
 	Layouts  []string      // LayoutNK, LayoutKN; default both
 	Backends []string      // "gonum", "avx2", "avx512" (and "openblas" in an openblas build); default all available
 	MinTime  time.Duration // minimum time per sample (default 200 ms); one call if a call is longer
@@ -110,8 +110,8 @@ func (o *GEMMOptions) defaults() error {
 		o.Shapes = GEMMShapes
 	}
 	for _, s := range o.Shapes {
-		if s[0] < 1 || s[1] < 1 || s[2] < 1 {
-			return fmt.Errorf("gemm bench: bad shape %v", s)
+		if err := checkMatmulShape(s); err != nil {
+			return fmt.Errorf("gemm bench: %w", err)
 		}
 	}
 	if len(o.Layouts) == 0 {
@@ -317,8 +317,13 @@ func abs64(x float64) float64 {
 	return x
 }
 
-// WriteGEMM writes rep as a Markdown table ("md"), CSV or JSON.
+// WriteGEMM writes rep as a Markdown table ("md"), CSV ("csv") or JSON
+// ("json"); a nil report or another format is an error, and nothing is
+// written.
 func WriteGEMM(w io.Writer, rep *GEMMReport, format string) error {
+	if rep == nil {
+		return fmt.Errorf("gemm bench: no report to write")
+	}
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)

@@ -16,7 +16,7 @@ import (
 // DTypeOptions configures MeasureDType: decode-shaped y = x·Wᵀ (M ≤ 8)
 // with the weight in each precision, weights out of cache.
 type DTypeOptions struct {
-	Shapes  [][3]int       // (M, N, K); default (2,16385,1024), (2,2730,1024), (2,1024,2730), (2,1024,1024)
+	Shapes  [][3]int       // (M, N, K), each operand ≤ 1<<30 elements; default (2,16385,1024), (2,2730,1024), (2,1024,2730), (2,1024,1024)
 	DTypes  []matmul.DType // default F32, F16, BF16, Q8
 	Threads int            // goroutines (default 1)
 	// Bytes is how much weight memory each dtype cycles through: as many
@@ -53,12 +53,24 @@ type DTypeReport struct {
 
 // MeasureDType times the small-M Linear for each shape and dtype, all
 // dtypes interleaved in each round so that they see the same machine.
+// Shapes with a non-positive size or an operand over 1<<30 elements, and
+// dtypes other than matmul's four, are refused before anything runs.
 func MeasureDType(ctx context.Context, o DTypeOptions) (*DTypeReport, error) {
 	if o.Shapes == nil {
 		o.Shapes = [][3]int{{2, 16385, 1024}, {2, 2730, 1024}, {2, 1024, 2730}, {2, 1024, 1024}}
 	}
 	if o.DTypes == nil {
 		o.DTypes = []matmul.DType{matmul.F32, matmul.F16, matmul.BF16, matmul.Q8}
+	}
+	for _, s := range o.Shapes {
+		if err := checkMatmulShape(s); err != nil {
+			return nil, fmt.Errorf("dtype benchmark: %w", err)
+		}
+	}
+	for _, dt := range o.DTypes {
+		if dt != matmul.F32 && dt != matmul.F16 && dt != matmul.BF16 && dt != matmul.Q8 {
+			return nil, fmt.Errorf("dtype benchmark: unknown weight dtype %v (want F32, F16, BF16 or Q8)", dt)
+		}
 	}
 	o.Threads = max(1, o.Threads)
 	if o.Bytes <= 0 {
@@ -81,9 +93,6 @@ func MeasureDType(ctx context.Context, o DTypeOptions) (*DTypeReport, error) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, s := range o.Shapes {
 		m, n, k := s[0], s[1], s[2]
-		if m < 1 || n < 1 || k < 1 {
-			return nil, fmt.Errorf("dtype benchmark: bad shape %v", s)
-		}
 		w := randFloats(rng, n*k)
 		x := randFloats(rng, m*k)
 		y := make([]float32, m*n)
@@ -144,8 +153,16 @@ func MeasureDType(ctx context.Context, o DTypeOptions) (*DTypeReport, error) {
 	return rep, nil
 }
 
-// WriteDType writes the report as a Markdown table ("md") or JSON.
+// WriteDType writes the report as a Markdown table ("md" or "") or JSON
+// ("json"); a nil report or another format is an error, and nothing is
+// written.
 func WriteDType(w io.Writer, rep *DTypeReport, format string) error {
+	if rep == nil {
+		return fmt.Errorf("dtype benchmark: no report to write")
+	}
+	if format != "" && format != "md" && format != "json" {
+		return fmt.Errorf("dtype benchmark: unknown format %q (md or json)", format)
+	}
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -38,7 +39,8 @@ type ModelOptions struct {
 	// CPUProfile, when set, names a file that receives a pprof CPU profile
 	// of the timed part (encoder and the whole generation; not the load),
 	// written atomically once the run has finished. An existing file is
-	// refused, before anything runs, unless Force is set.
+	// refused, before anything runs, unless Force is set; so are a folder
+	// and a path whose folder is missing or not writable.
 	CPUProfile string
 	Force      bool
 }
@@ -75,9 +77,17 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 	if opts.Format != "" && opts.Format != "md" && opts.Format != "json" {
 		return fmt.Errorf("bench model: format %q: want md or json", opts.Format)
 	}
-	if opts.CPUProfile != "" && !opts.Force {
-		if _, err := os.Lstat(opts.CPUProfile); err == nil {
-			return fmt.Errorf("bench model: cpu profile %s already exists (use --force to overwrite)", opts.CPUProfile)
+	if opts.CPUProfile != "" { // a profile that could not be written is refused now, not after the run
+		if st, err := os.Lstat(opts.CPUProfile); err == nil {
+			if !opts.Force {
+				return fmt.Errorf("bench model: cpu profile %s already exists (use --force to overwrite)", opts.CPUProfile)
+			}
+			if st.IsDir() {
+				return fmt.Errorf("bench model: cpu profile %s is a folder", opts.CPUProfile)
+			}
+		}
+		if err := generator.CheckWritable(filepath.Dir(opts.CPUProfile)); err != nil {
+			return fmt.Errorf("bench model: cpu profile %s: %w", opts.CPUProfile, err)
 		}
 	}
 	// Threads bounds the whole process: local.Engine passes it to the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -72,5 +73,31 @@ func TestRunModelCPUProfile(t *testing.T) {
 	}
 	if err := RunModel(context.Background(), ModelOptions{Model: "tiny-random", Format: "xml"}, io.Discard); err == nil {
 		t.Error("format xml accepted")
+	}
+}
+
+// A CPU profile that could not be written at the end (its folder is
+// missing, or it names a folder) is refused before the model is loaded and
+// run, not after the whole run with the report lost. The context is
+// cancelled, so a run that went ahead would fail with context.Canceled.
+func TestRunModelCPUProfileUnwritable(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []struct {
+		path  string
+		force bool
+		want  string
+	}{
+		{filepath.Join(dir, "nope", "cpu.prof"), false, filepath.Join(dir, "nope")},
+		{filepath.Join(dir, "nope", "cpu.prof"), true, filepath.Join(dir, "nope")},
+		{dir, true, "folder"},
+		{dir, false, "exists"},
+	} {
+		opts := ModelOptions{Model: "tiny-random", Threads: 1, CPUProfile: c.path, Force: c.force}
+		err := RunModel(ctx, opts, io.Discard)
+		if err == nil || errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("profile %s (force %v): %v, want an up-front error mentioning %q", c.path, c.force, err, c.want)
+		}
 	}
 }

@@ -21,7 +21,7 @@ var ScalingShapes = [][3]int{{64, 1024, 1024}, {128, 1024, 2730}, {4096, 128, 11
 type ScalingOptions struct {
 	Threads int      // the thread count compared with one thread (default 2)
 	Rounds  int      // interleaved rounds (default 10)
-	Shapes  [][3]int // (M, N, K) of y = x·Wᵀ, W packed once (default ScalingShapes)
+	Shapes  [][3]int // (M, N, K) of y = x·Wᵀ, W packed once, each operand ≤ 1<<30 elements (default ScalingShapes)
 	Format  string   // "md" (default) or "json"
 }
 
@@ -80,8 +80,8 @@ func MeasureScaling(ctx context.Context, opts ScalingOptions) (*ScalingReport, e
 		return nil, fmt.Errorf("bench scaling: unknown format %q (md or json)", opts.Format)
 	}
 	for _, s := range opts.Shapes {
-		if s[0] < 1 || s[1] < 1 || s[2] < 1 {
-			return nil, fmt.Errorf("bench scaling: shape %v: sizes must be positive", s)
+		if err := checkMatmulShape(s); err != nil {
+			return nil, fmt.Errorf("bench scaling: %w", err)
 		}
 	}
 	tier := matmul.Best()
@@ -171,8 +171,16 @@ func median(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// WriteScaling writes rep as a Markdown table ("md" or "") or JSON.
+// WriteScaling writes rep as a Markdown table ("md" or "") or JSON
+// ("json"); a nil report or another format is an error, and nothing is
+// written.
 func WriteScaling(w io.Writer, rep *ScalingReport, format string) error {
+	if rep == nil {
+		return fmt.Errorf("bench scaling: no report to write")
+	}
+	if format != "" && format != "md" && format != "json" {
+		return fmt.Errorf("bench scaling: unknown format %q (md or json)", format)
+	}
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", " ")

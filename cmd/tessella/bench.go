@@ -14,7 +14,7 @@ import (
 )
 
 const benchUsage = `Usage:
-  tessella bench attention [--kernels LIST] [--shapes LIST] [--threads 1,2] [--format md|csv|json] [--plot DIR] [--peer FILE]
+  tessella bench attention [--kernels LIST] [--shapes LIST] [--threads 1,2] [--format md|csv|json] [--plot DIR [--force]] [--peer FILE]
   tessella bench gemm [--threads 1,2] [--format md|csv|json]
   tessella bench scaling [--threads 2] [--rounds 10] [--format md|json]
   tessella bench model [--model mini-random|mega-random|tiny-random|default|DIR] [--candidates K] [--threads N]`
@@ -86,6 +86,7 @@ func benchAttention(ctx context.Context, args []string, stdout, stderr io.Writer
 	threads := fs.String("threads", "1,2", "comma-separated thread counts")
 	format := fs.String("format", "md", "md, csv or json")
 	plot := fs.String("plot", "", "write PNG plots into this directory")
+	force := fs.Bool("force", false, "overwrite existing plot files in --plot DIR")
 	peer := fs.String("peer", "", "CSV from benchmarks/attention_peer.py to compare with")
 	minTime := fs.Duration("min-time", 300*time.Millisecond, "least timing per kernel × shape × threads")
 	if err := parseFlags(fs, args); err != nil {
@@ -106,7 +107,7 @@ func benchAttention(ctx context.Context, args []string, stdout, stderr io.Writer
 		shapeList = benchmarks.AttentionShapeNames()
 	}
 	return benchmarks.RunAttention(ctx, benchmarks.AttentionOptions{Kernels: splitList(*kernels),
-		Shapes: shapeList, Threads: th, Format: *format, PlotDir: *plot, Peer: *peer, MinTime: *minTime}, stdout)
+		Shapes: shapeList, Threads: th, Format: *format, PlotDir: *plot, Force: *force, Peer: *peer, MinTime: *minTime}, stdout)
 }
 
 func benchGEMM(ctx context.Context, args []string, stdout, stderr io.Writer) error {

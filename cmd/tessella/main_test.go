@@ -409,3 +409,27 @@ func TestInspectBuiltIn(t *testing.T) {
 		}
 	}
 }
+
+// bench attention --plot refuses existing plot files before measuring,
+// and replaces them with --force.
+func TestBenchAttentionPlotForce(t *testing.T) {
+	dir := t.TempDir()
+	mine := filepath.Join(dir, "attention_roofline.png")
+	os.WriteFile(mine, []byte("the user's plot"), 0o644)
+	args := []string{"bench", "attention", "--plot", dir, "--shapes", "sweep-N16-d8", "--kernels", "flash",
+		"--threads", "1", "--min-time", "1ms"}
+	code, stdout, stderr := runCLI(t, args...)
+	if code != 1 || !strings.Contains(stderr, "already exists") || stdout != "" {
+		t.Errorf("existing plot: exit %d, stdout %q, stderr %q; want exit 1, nothing measured, already exists", code, stdout, stderr)
+	}
+	if b, _ := os.ReadFile(mine); string(b) != "the user's plot" {
+		t.Fatalf("the user's plot was changed: %q", b)
+	}
+	code, _, stderr = runCLI(t, append(args, "--force")...)
+	if code != 0 {
+		t.Fatalf("--force: exit %d: %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(mine); !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Errorf("--force did not replace the plot: %.20q", b)
+	}
+}
