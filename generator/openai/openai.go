@@ -35,8 +35,21 @@ const (
 // maxBackoff caps the wait between retries when the server names none.
 const maxBackoff = 8 * time.Second
 
-// maxDownload bounds an image fetched from a legacy data[].url.
+// maxDownload bounds one image: fetched from a legacy data[].url, or
+// base64-decoded from data[].b64_json. A response body may hold, as
+// base64, as many such images as were asked for, plus 1 MiB for the rest of
+// the JSON; a longer one is cut off (see bodyLimit).
 const maxDownload = 64 << 20
+
+// maxSide bounds an image's width and height.
+const maxSide = 1 << 14
+
+// Years a response's "created" may fall in; outside them the current time
+// is used, as for a missing one.
+var (
+	minCreated = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	maxCreated = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix() - 1
+)
 
 // Options configure a Backend.
 type Options struct {
@@ -77,6 +90,7 @@ type Backend struct {
 	maxRetries    int
 	maxRetryDelay time.Duration
 	httpClient    *http.Client // downloads of legacy data[].url images
+	maxImage      int64        // maxDownload; tests lower it
 	// sleep waits d or until ctx is done; tests replace it to record the
 	// waits.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -99,6 +113,7 @@ func New(opts Options) (*Backend, error) {
 		maxRetryDelay: opts.MaxRetryDelay,
 		httpClient:    opts.HTTPClient,
 		sleep:         sleepCtx,
+		maxImage:      maxDownload,
 	}
 	if b.model == "" {
 		b.model = DefaultModel
@@ -200,6 +215,7 @@ func (b *Backend) params(req *generator.Request) (sdk.ImageGenerateParams, error
 		{req.Threads != 0, "--threads"},
 		{req.Scale != 0, "--scale"},
 		{req.PreviewEvery != 0, "--preview-every"},
+		{req.Previews != 0, "previews"},
 	}
 	for _, l := range local {
 		if l.set {
@@ -263,6 +279,9 @@ func usage(msg string) *Error { return &Error{Class: ClassUsage, Message: msg} }
 // returns the decoded images. When ctx is cancelled it returns ctx.Err();
 // every other failure is an *Error.
 func (b *Backend) Generate(ctx context.Context, req *generator.Request) (*generator.Result, error) {
+	if ctx == nil {
+		return nil, usage("nil context")
+	}
 	params, err := b.params(req)
 	if err != nil {
 		return nil, err
@@ -280,12 +299,21 @@ func (b *Backend) Generate(ctx context.Context, req *generator.Request) (*genera
 	}
 
 	start := time.Now()
+	limit := b.bodyLimit(wantImages(req))
+	capBody := option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		resp, err := next(r)
+		if resp != nil && resp.Body != nil {
+			resp.Body = http.MaxBytesReader(nil, resp.Body, limit)
+		}
+		return resp, err
+	})
 	var raw []byte
 	var last *Error
 	for attempt := 1; ; attempt++ {
 		var resp *http.Response
 		raw = nil
 		_, err := b.client.Images.Generate(callCtx, params,
+			capBody,
 			option.WithResponseInto(&resp),
 			option.WithResponseBodyInto(&raw))
 		if callCtx.Err() != nil {
@@ -294,6 +322,14 @@ func (b *Backend) Generate(ctx context.Context, req *generator.Request) (*genera
 		if err == nil {
 			break
 		}
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) && (resp == nil || resp.StatusCode < 400) {
+			e := b.malformed(fmt.Sprintf("response body larger than %d bytes", limit), err)
+			e.Attempts = attempt
+			return nil, e
+		}
+		// An error response over the limit is classed by its status
+		// alone: its body is not read again.
 		last = b.classify(resp, err)
 		last.Attempts = attempt
 		retry := attempt <= b.maxRetries && retryable(last, resp)
@@ -330,6 +366,18 @@ func (b *Backend) Generate(ctx context.Context, req *generator.Request) (*genera
 		req.Progress(generator.Progress{Stage: "request", Done: 1, Total: 1})
 	}
 	return res, nil
+}
+
+// wantImages is the number of images req asks for.
+func wantImages(req *generator.Request) int {
+	return max(req.N, 1)
+}
+
+// bodyLimit bounds a response body to n images of b.maxImage bytes as
+// base64, plus 1 MiB.
+func (b *Backend) bodyLimit(n int) int64 {
+	n = min(n, 1024) // params passes any N; the API takes at most 10
+	return int64(n)*((b.maxImage+2)/3*4) + 1<<20
 }
 
 // ctxError is the error for a done call context: the caller's own error
@@ -551,6 +599,13 @@ func (b *Backend) parse(ctx context.Context, raw []byte, req *generator.Request,
 		}
 		return nil, b.malformed("no images in data[]: "+string(raw), nil)
 	}
+	// More images than asked for cannot be this request's answer; fewer are
+	// kept (they were paid for) and the shortfall is recorded in the
+	// metadata as "requested_images".
+	want := wantImages(req)
+	if len(r.Data) > want {
+		return nil, b.malformed(fmt.Sprintf("got %d images, asked for %d", len(r.Data), want), nil)
+	}
 	start := time.Now()
 	res := &generator.Result{Images: make([]generator.Image, len(r.Data))}
 	for i, d := range r.Data {
@@ -571,16 +626,22 @@ func (b *Backend) parse(ctx context.Context, raw []byte, req *generator.Request,
 		default:
 			return nil, b.malformed(fmt.Sprintf("data[%d] has neither b64_json nor url", i), nil)
 		}
+		if int64(len(enc)) > b.maxImage {
+			return nil, b.malformed(fmt.Sprintf("data[%d] is more than %d bytes", i, b.maxImage), nil)
+		}
 		format := generator.SniffFormat(enc)
 		if format == "" {
 			return nil, b.malformed(fmt.Sprintf("data[%d] is not a PNG, JPEG or WebP image", i), nil)
+		}
+		if err := checkImage(format, enc); err != nil {
+			return nil, b.malformed(fmt.Sprintf("data[%d] is a truncated or corrupt %s image: %v", i, format, err), err)
 		}
 		res.Images[i] = generator.Image{Encoded: enc, Format: format, RevisedPrompt: b.redact(d.RevisedPrompt)}
 	}
 	res.Timings = []generator.Timing{{Stage: "decode", Duration: time.Since(start)}}
 
 	res.Created = time.Now().UTC()
-	if r.Created > 0 {
+	if r.Created >= minCreated && r.Created <= maxCreated {
 		res.Created = time.Unix(r.Created, 0).UTC()
 	}
 	if r.JSON.Usage.Valid() {
@@ -609,6 +670,9 @@ func (b *Backend) parse(ctx context.Context, raw []byte, req *generator.Request,
 	set("background", string(r.Background), req.Background)
 	if req.Moderation != "" {
 		meta["moderation"] = req.Moderation
+	}
+	if len(res.Images) < want {
+		meta["requested_images"] = strconv.Itoa(want)
 	}
 	// One revised prompt shared by every image goes in the metadata too
 	// (generator.Save adds each image's own otherwise).
@@ -650,15 +714,15 @@ func (b *Backend) download(ctx context.Context, raw string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, &Error{Class: ClassServer, Message: fmt.Sprintf("image download from %s: HTTP %d", u.Host, resp.StatusCode)}
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDownload+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, b.maxImage+1))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, &Error{Class: ClassNetwork, Message: "image download: " + oneLine(b.redact(err.Error()), 300), Err: err}
 	}
-	if len(data) > maxDownload {
-		return nil, &Error{Class: ClassServer, Message: fmt.Sprintf("image download from %s: more than %d bytes", u.Host, maxDownload)}
+	if int64(len(data)) > b.maxImage {
+		return nil, &Error{Class: ClassServer, Message: fmt.Sprintf("image download from %s: more than %d bytes", u.Host, b.maxImage)}
 	}
 	return data, nil
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -17,8 +19,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -768,6 +772,7 @@ func TestLocalSettingsRefused(t *testing.T) {
 		{"--threads", generator.Request{Threads: 4}},
 		{"--scale", generator.Request{Scale: 2}},
 		{"--preview-every", generator.Request{PreviewEvery: 16}},
+		{"previews", generator.Request{Previews: 4}},
 		{"--size", generator.Request{Size: "big"}},
 		{"--size", generator.Request{Size: "1024x"}},
 		{"--output-format", generator.Request{OutputFormat: "gif"}},
@@ -1006,6 +1011,295 @@ func FuzzErrorBody(f *testing.F) {
 		}
 		if ExitCode(e) == ExitOK {
 			t.Fatal("an error with exit code 0")
+		}
+	})
+}
+
+// testWebP is a valid 1×1 lossless WebP file.
+func testWebP(t *testing.T) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pngChunk is one PNG chunk with its CRC.
+func pngChunk(typ string, data []byte) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.BigEndian, uint32(len(data)))
+	b.WriteString(typ)
+	b.Write(data)
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	return b.Bytes()
+}
+
+// pngWithSize is testPNG(t, 1) with its IHDR claiming w×h.
+func pngWithSize(t *testing.T, w, h uint32) []byte {
+	t.Helper()
+	p := testPNG(t, 1)
+	ihdr := append([]byte(nil), p[16:29]...) // the IHDR chunk's data
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	out := append([]byte(nil), p[:8]...)
+	out = append(out, pngChunk("IHDR", ihdr)...)
+	return append(out, p[33:]...)
+}
+
+// TestCorruptImagesRejected: an image that only starts like a PNG, JPEG
+// or WebP file (a bare signature, a truncated or corrupt file, absurd
+// dimensions) is a malformed response, not an image.
+func TestCorruptImagesRejected(t *testing.T) {
+	clearEnv(t)
+	png1 := testPNG(t, 1)
+	var jbuf bytes.Buffer
+	jpeg.Encode(&jbuf, image.NewGray(image.Rect(0, 0, 8, 8)), nil)
+	jpg := jbuf.Bytes()
+	wp := testWebP(t)
+	flip := func(b []byte, i int) []byte {
+		b = append([]byte(nil), b...)
+		b[i] ^= 0xFF
+		return b
+	}
+	webpLen := func(n uint32) []byte {
+		b := append([]byte(nil), wp...)
+		binary.LittleEndian.PutUint32(b[4:], n)
+		return b
+	}
+	cases := []struct {
+		name string
+		img  []byte
+	}{
+		{"PNG signature only", []byte("\x89PNG\r\n\x1a\n")},
+		{"PNG without IEND", png1[:len(png1)-12]},
+		{"PNG cut in IDAT", png1[:len(png1)-20]},
+		{"PNG bad CRC", flip(png1, len(png1)-20)},
+		{"PNG trailing bytes", append(append([]byte(nil), png1...), "junk"...)},
+		{"PNG 0 wide", pngWithSize(t, 0, 3)},
+		{"PNG 100000 wide", pngWithSize(t, 100000, 3)},
+		{"PNG header only", append(append([]byte(nil), png1[:33]...), pngChunk("IEND", nil)...)},
+		{"JPEG 3 bytes", []byte{0xFF, 0xD8, 0xFF}},
+		{"JPEG without EOI", jpg[:len(jpg)-2]},
+		{"JPEG cut", jpg[:len(jpg)/2]},
+		{"WebP header only", []byte("RIFF\x00\x00\x00\x00WEBP")},
+		{"WebP RIFF too long", webpLen(uint32(len(wp)))},
+		{"WebP RIFF too short", webpLen(uint32(len(wp) - 10))},
+		{"WebP cut", wp[:len(wp)-4]},
+		{"WebP no image chunk", []byte("RIFF\x0c\x00\x00\x00WEBPJUNK\x00\x00\x00\x00")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newMimic(t, func(n int, w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, okResponse(c.img)) })
+			b, _ := newBackend(t, m, Options{})
+			res, err := b.Generate(context.Background(), &generator.Request{Prompt: "a cat"})
+			var e *Error
+			if !errors.As(err, &e) || e.Class != ClassServer || !strings.Contains(err.Error(), "malformed response") {
+				t.Fatalf("err = %v (result %v), want a malformed-response error", err, res)
+			}
+			if m.count() != 1 {
+				t.Errorf("%d requests, want 1 (not retried)", m.count())
+			}
+		})
+	}
+}
+
+func TestDecodeWebP(t *testing.T) {
+	clearEnv(t)
+	wp := testWebP(t)
+	m := newMimic(t, func(n int, w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, okResponse(wp)) })
+	b, _ := newBackend(t, m, Options{})
+	res, err := b.Generate(context.Background(), &generator.Request{Prompt: "x", OutputFormat: "webp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Images[0].Format != "webp" || !bytes.Equal(res.Images[0].Encoded, wp) {
+		t.Fatalf("format %q", res.Images[0].Format)
+	}
+}
+
+// TestImageCount: a response with more or fewer images than asked for
+// is malformed.
+func TestImageCount(t *testing.T) {
+	clearEnv(t)
+	img := testPNG(t, 1)
+	cases := []struct {
+		n, got int
+		ok     bool
+	}{
+		{0, 1, true},
+		{1, 1, true},
+		{3, 3, true},
+		{0, 2, false},
+		{1, 3, false},
+		{3, 1, true}, // kept, with requested_images = 3 in the metadata
+		{3, 4, false},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("asked %d got %d", c.n, c.got), func(t *testing.T) {
+			m := newMimic(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				imgs := make([][]byte, c.got)
+				for i := range imgs {
+					imgs[i] = img
+				}
+				writeJSON(w, 200, okResponse(imgs...))
+			})
+			b, _ := newBackend(t, m, Options{})
+			res, err := b.Generate(context.Background(), &generator.Request{Prompt: "x", N: c.n})
+			if c.ok {
+				if err != nil || len(res.Images) != c.got {
+					t.Fatalf("err = %v, result %v", err, res)
+				}
+				if want := max(c.n, 1); c.got < want && res.Metadata["requested_images"] != strconv.Itoa(want) {
+					t.Errorf("%d of %d images: metadata requested_images = %q", c.got, want, res.Metadata["requested_images"])
+				} else if c.got == want && res.Metadata["requested_images"] != "" {
+					t.Errorf("all images came: metadata requested_images = %q", res.Metadata["requested_images"])
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Class != ClassServer || !strings.Contains(err.Error(), "malformed response") {
+				t.Fatalf("err = %v (result %v), want a malformed-response error", err, res)
+			}
+			if want := fmt.Sprintf("asked for %d", max(c.n, 1)); !strings.Contains(err.Error(), want) {
+				t.Errorf("Error() %q does not say %q", err, want)
+			}
+			if m.count() != 1 {
+				t.Errorf("%d requests, want 1", m.count())
+			}
+		})
+	}
+}
+
+// TestNilContext: a nil context is a usage error, not a panic.
+func TestNilContext(t *testing.T) {
+	clearEnv(t)
+	m := newMimic(t, func(n int, w http.ResponseWriter, r *http.Request) { t.Error("a request was sent") })
+	b, _ := newBackend(t, m, Options{})
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("panic: %v", r)
+		}
+	}()
+	//lint:ignore SA1012 a nil context is what is tested
+	_, err := b.Generate(nil, &generator.Request{Prompt: "x"}) //nolint:staticcheck
+	if ExitCode(err) != ExitUsage || !strings.Contains(fmt.Sprint(err), "nil context") {
+		t.Fatalf("err = %v, want a usage error", err)
+	}
+}
+
+// TestCreatedOutOfRange: a "created" outside years 2000–9999 is replaced
+// by the current time, as a missing one is.
+func TestCreatedOutOfRange(t *testing.T) {
+	clearEnv(t)
+	img := testPNG(t, 1)
+	for _, created := range []any{9000000000000000000, int64(253402300800), -5, 1, 0, nil} {
+		t.Run(fmt.Sprint(created), func(t *testing.T) {
+			m := newMimic(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				resp := okResponse(img)
+				if created == nil {
+					delete(resp, "created")
+				} else {
+					resp["created"] = created
+				}
+				writeJSON(w, 200, resp)
+			})
+			b, _ := newBackend(t, m, Options{})
+			before := time.Now().Add(-time.Second)
+			res, err := b.Generate(context.Background(), &generator.Request{Prompt: "x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Created.Before(before) || res.Created.After(time.Now().Add(time.Second)) {
+				t.Errorf("Created = %v, want now", res.Created)
+			}
+			got, err := time.Parse(time.RFC3339, res.Metadata["created"])
+			if err != nil || !got.Equal(res.Created.Truncate(time.Second)) {
+				t.Errorf("metadata created %q (%v), Created %v", res.Metadata["created"], err, res.Created)
+			}
+		})
+	}
+}
+
+// TestResponseBodyCapped: a response body larger than the images asked
+// for could need is cut off: a malformed response for a 2xx (not
+// retried), the status's error class otherwise.
+func TestResponseBodyCapped(t *testing.T) {
+	clearEnv(t)
+	big := strings.Repeat("A", 1<<20)
+	cases := []struct {
+		name   string
+		status int
+		n      int
+		class  Class
+		reqs   int
+		ok     bool
+	}{
+		{"200 over the cap", 200, 0, ClassServer, 1, false},
+		{"200 over the cap for 2", 200, 2, ClassServer, 1, false},
+		{"500 over the cap", 500, 0, ClassServer, 3, false},
+		{"400 over the cap", 400, 0, ClassBadRequest, 1, false},
+		{"200 under the cap for 4", 200, 4, 0, 1, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			img := testPNG(t, 1)
+			var written atomic.Int64 // MiB the server could send
+			m := newMimic(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(c.status)
+				if c.ok {
+					imgs := make([][]byte, c.n)
+					for i := range imgs {
+						imgs[i] = img
+					}
+					resp := okResponse(imgs...)
+					resp["padding"] = big[:200<<10] // 4 × 64 KiB images could need more
+					json.NewEncoder(w).Encode(resp)
+					return
+				}
+				// A body of 64 MiB: far more than the cap.
+				io.WriteString(w, `{"data":[{"b64_json":"`)
+				for i := 0; i < 64; i++ {
+					if _, err := io.WriteString(w, big); err != nil {
+						return
+					}
+					written.Add(1)
+				}
+			})
+			b, _ := newBackend(t, m, Options{})
+			b.maxImage = 64 << 10
+			res, err := b.Generate(context.Background(), &generator.Request{Prompt: "x", N: c.n})
+			if c.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Class != c.class {
+				t.Fatalf("err = %v (result %v), want class %v", err, res, c.class)
+			}
+			if c.status == 200 && !strings.Contains(err.Error(), "malformed response: response body larger than") {
+				t.Errorf("Error() = %q", err)
+			}
+			m.srv.CloseClientConnections()
+			if w := written.Load(); w >= 32*int64(c.reqs) {
+				t.Errorf("the server could write %d MiB in %d responses: the body was read past the cap", w, c.reqs)
+			}
+			if m.count() != c.reqs {
+				t.Errorf("%d requests, want %d", m.count(), c.reqs)
+			}
+		})
+	}
+	// A decoded image larger than the limit is refused too.
+	t.Run("image over the limit", func(t *testing.T) {
+		img := testPNG(t, 1)
+		m := newMimic(t, func(n int, w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, okResponse(img)) })
+		b, _ := newBackend(t, m, Options{})
+		b.maxImage = int64(len(img) - 1)
+		if _, err := b.Generate(context.Background(), &generator.Request{Prompt: "x"}); err == nil || !strings.Contains(err.Error(), "malformed response") {
+			t.Fatalf("err = %v", err)
 		}
 	})
 }
