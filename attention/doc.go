@@ -25,9 +25,8 @@
 //   - Plain: the readable float32 kernel the model started from.
 //   - Naive: float32 with an Nq×Nk buffer per (batch, head) and thread;
 //     Q·Kᵀ and P·V through internal/matmul (single-threaded engines of the
-//     best tier, on strided views, no copies, except that an operand whose
-//     row stride is below D, e.g. 0 to broadcast a row, is packed first);
-//     softmax in Go.
+//     best tier, on strided views, no copies); softmax in Go. Args with a
+//     row stride below D (e.g. 0 to broadcast a row) run Plain instead.
 //   - Online: fused single pass per query row with a running max and sum and
 //     a rescaled accumulator; no N×N buffer (HeadDim floats of scratch).
 //   - Flash: tiled online softmax (FlashAttention's forward pass). A work
