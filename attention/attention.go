@@ -6,6 +6,8 @@ import (
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/tessella-ml/tessella/internal/size"
 )
 
 // MaskBias is the additive score bias min-dalle gives a masked key:
@@ -107,7 +109,7 @@ func (a *Args) Validate() error {
 	if s := float64(a.Scale); math.IsNaN(s) || math.IsInf(s, 0) {
 		return fmt.Errorf("attention: Scale %v is not finite", a.Scale)
 	}
-	scores, ok := mulNonNeg(a.QLen, a.KVLen)
+	scores, ok := size.Mul(a.QLen, a.KVLen)
 	if !ok {
 		return fmt.Errorf("attention: q_len×kv_len = %d×%d overflows int", a.QLen, a.KVLen)
 	}
@@ -132,7 +134,7 @@ func (a *Args) Validate() error {
 	}
 	m := &a.Mask
 	if m.KeyValid != nil {
-		need, ok := mulNonNeg(a.Batch, a.KVLen)
+		need, ok := size.Mul(a.Batch, a.KVLen)
 		if !ok {
 			return fmt.Errorf("attention: KeyValid for batch×kv_len = %d×%d flags overflows int", a.Batch, a.KVLen)
 		}
@@ -155,14 +157,6 @@ func (a *Args) Validate() error {
 		}
 	}
 	return nil
-}
-
-// mulNonNeg returns x·y for x, y ≥ 0, and false if it overflows an int.
-func mulNonNeg(x, y int) (int, bool) {
-	if y != 0 && x > math.MaxInt/y {
-		return 0, false
-	}
-	return x * y, true
 }
 
 // extent returns base + Σ (n−1)·stride over the (n, stride) pairs that

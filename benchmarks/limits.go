@@ -1,6 +1,10 @@
 package benchmarks
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tessella-ml/tessella/internal/size"
+)
 
 // maxOperandElems bounds the elements of any one operand (matrix, Q, K, V
 // or Out) that a benchmark allocates: 1<<30 float32s, 4 GiB. The largest
@@ -12,17 +16,11 @@ import "fmt"
 // operands (make then panics). Shapes beyond it are refused up front.
 const maxOperandElems = 1 << 30
 
-// boundedProduct returns the product of the positive factors and whether
-// it is at most limit, without overflowing on the way.
+// boundedProduct returns the product of the factors and whether it is
+// defined (size.Mul) and at most limit.
 func boundedProduct(limit int, factors ...int) (int, bool) {
-	p := 1
-	for _, f := range factors {
-		if f < 1 || p > limit/f {
-			return 0, false
-		}
-		p *= f
-	}
-	return p, true
+	p, ok := size.Mul(factors...)
+	return p, ok && p <= limit
 }
 
 // checkMatmulShape checks one (M, N, K) of y = x·Wᵀ: every size positive

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/tessella-ml/tessella/internal/size"
 	"github.com/tessella-ml/tessella/model/vqgan"
 )
 
@@ -100,7 +101,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("model config: %w", err)
 	}
 	// The decoded image, (side·upscale)² RGBA pixels, must be addressable.
-	if side, up := c.GridSide(), c.VQGAN.Upscale(); !sizeFits(4, side, up, side, up) {
+	if side, up := c.GridSide(), c.VQGAN.Upscale(); !size.Fits(4, side, up, side, up) {
 		return fmt.Errorf("model config: a %d×%d token grid at vqgan upscale %d is too many pixels", side, side, up)
 	}
 	if c.VQGAN.Codebook > c.Logits() {

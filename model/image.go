@@ -3,29 +3,10 @@ package model
 import (
 	"fmt"
 	"image"
-	"math"
 	"slices"
+
+	"github.com/tessella-ml/tessella/internal/size"
 )
-
-// sizeFits reports whether the product of the non-negative sizes xs fits
-// in an int.
-func sizeFits(xs ...int) bool { _, ok := mulSizes(xs...); return ok }
-
-// mulSizes returns the product of the non-negative sizes xs and whether it
-// fits in an int.
-func mulSizes(xs ...int) (int, bool) {
-	p := 1
-	for _, x := range xs {
-		if x < 0 {
-			return 0, false
-		}
-		if x != 0 && p > math.MaxInt/x {
-			return 0, false
-		}
-		p *= x
-	}
-	return p, true
-}
 
 // ToRGB converts the VQGAN's raw output (3, h, w), channel-major, to an
 // opaque RGBA image the way min-dalle does (spec §8): in float32,
@@ -35,7 +16,7 @@ func ToRGB(raw []float32, h, w int) (*image.RGBA, error) {
 	if h <= 0 || w <= 0 {
 		return nil, fmt.Errorf("to rgb: size %d×%d must be positive", h, w)
 	}
-	if !sizeFits(4, h, w) { // 4·h·w bytes of RGBA, 3·h·w values
+	if !size.Fits(4, h, w) { // 4·h·w bytes of RGBA, 3·h·w values
 		return nil, fmt.Errorf("to rgb: size %d×%d is too large", h, w)
 	}
 	if len(raw) != 3*h*w {
@@ -73,7 +54,7 @@ func Grid(images []*image.RGBA, g int) (*image.RGBA, error) {
 	if g <= 0 {
 		return nil, fmt.Errorf("grid: side %d must be positive", g)
 	}
-	if gg, ok := mulSizes(g, g); !ok || len(images) != gg {
+	if gg, ok := size.Mul(g, g); !ok || len(images) != gg {
 		return nil, fmt.Errorf("grid: %d images for a %d×%d grid", len(images), g, g)
 	}
 	for i, im := range images {
@@ -83,7 +64,7 @@ func Grid(images []*image.RGBA, g int) (*image.RGBA, error) {
 	}
 	b0 := images[0].Bounds()
 	w, h := b0.Dx(), b0.Dy()
-	if !sizeFits(4, g, w, g, h) {
+	if !size.Fits(4, g, w, g, h) {
 		return nil, fmt.Errorf("grid: a %d×%d grid of %d×%d images is too large", g, g, w, h)
 	}
 	out := image.NewRGBA(image.Rect(0, 0, g*w, g*h))
@@ -107,10 +88,10 @@ func TileTokens(tokens [][]int, g, side int) ([]int, error) {
 	if g <= 0 || side <= 0 {
 		return nil, fmt.Errorf("tile tokens: grid %d and side %d must be positive", g, side)
 	}
-	if gg, ok := mulSizes(g, g); !ok || len(tokens) != gg {
+	if gg, ok := size.Mul(g, g); !ok || len(tokens) != gg {
 		return nil, fmt.Errorf("tile tokens: %d token maps for a %d×%d grid", len(tokens), g, g)
 	}
-	if !sizeFits(g, side, g, side) {
+	if !size.Fits(g, side, g, side) {
 		return nil, fmt.Errorf("tile tokens: a %d×%d grid of %d×%d maps is too large", g, g, side, side)
 	}
 	W := g * side

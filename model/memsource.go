@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+
+	"github.com/tessella-ml/tessella/internal/size"
 )
 
 // MemSource is an in-memory Source and TensorLister (tests, converters).
@@ -31,7 +33,7 @@ func (s *MemSource) Set(name string, data []float32, shape ...int) error {
 			return fmt.Errorf("mem source: %s: negative dimension in %v", name, shape)
 		}
 	}
-	n, ok := mulSizes(shape...)
+	n, ok := size.Mul(shape...)
 	if !ok {
 		return fmt.Errorf("mem source: %s: shape %v has too many elements", name, shape)
 	}

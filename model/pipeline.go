@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 
+	"github.com/tessella-ml/tessella/internal/size"
 	"github.com/tessella-ml/tessella/model/vqgan"
 )
 
@@ -150,7 +151,7 @@ func (m *Model) Image(tokens []int) (*image.RGBA, error) {
 // the token maps are tiled first (TileTokens) and decoded as one map.
 func (m *Model) GridImage(tokens [][]int, g int, seamless bool) (*image.RGBA, error) {
 	side := m.Config.GridSide()
-	if gg, ok := mulSizes(g, g); g <= 0 || !ok || len(tokens) != gg {
+	if gg, ok := size.Mul(g, g); g <= 0 || !ok || len(tokens) != gg {
 		return nil, fmt.Errorf("grid image: %d token maps for a %d×%d grid", len(tokens), g, g)
 	}
 	if !seamless {

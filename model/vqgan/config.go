@@ -2,8 +2,9 @@ package vqgan
 
 import (
 	"fmt"
-	"math"
 	"slices"
+
+	"github.com/tessella-ml/tessella/internal/size"
 )
 
 // maxChannels bounds a level's channels and the code width so that a 3×3
@@ -54,7 +55,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.Codebook <= 0 || c.CodeDim <= 0 || c.Base <= 0:
 		return fmt.Errorf("vqgan config: codebook %d, code dim %d and base %d must be positive", c.Codebook, c.CodeDim, c.Base)
-	case c.CodeDim > maxChannels || c.Codebook > math.MaxInt/c.CodeDim:
+	case c.CodeDim > maxChannels || !size.Fits(c.Codebook, c.CodeDim):
 		return fmt.Errorf("vqgan config: codebook %d × code dim %d is too large", c.Codebook, c.CodeDim)
 	case len(c.ChannelMult) == 0:
 		return fmt.Errorf("vqgan config: no levels")
@@ -70,7 +71,7 @@ func (c Config) Validate() error {
 	for i, m := range c.ChannelMult {
 		// A 3×3 convolution between two levels holds 9·ch² weights; each
 		// level's ch = Base·m, at most maxChannels, so the count fits.
-		if m > 0 && (m > math.MaxInt/c.Base || c.Base*m > maxChannels) {
+		if ch, ok := size.Mul(c.Base, m); m > 0 && (!ok || ch > maxChannels) {
 			return fmt.Errorf("vqgan config: level %d has base %d × %d channels, more than %d", i, c.Base, m, maxChannels)
 		}
 		if m <= 0 || (c.Base*m)%c.Groups != 0 {
