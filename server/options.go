@@ -77,7 +77,9 @@ type Options struct {
 }
 
 // Upper bounds of Options.Workers and Options.MaxQueue: each worker is a
-// goroutine started by New, and the queue is a channel of that capacity.
+// goroutine started by New that holds a generation's buffers while it
+// runs, and the queue is a channel of that capacity whose requests hold
+// their bodies; an absurd value would exhaust memory, not serve more.
 const (
 	MaxWorkers    = 256
 	MaxQueueLimit = 100000

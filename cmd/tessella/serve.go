@@ -14,14 +14,6 @@ import (
 	"github.com/tessella-ml/tessella/server"
 )
 
-// Upper bounds of serve's sizes: each worker and each queued request holds
-// memory (a worker's generation buffers; a request's body), so an absurd
-// value would exhaust memory, not serve more.
-const (
-	maxWorkers    = server.MaxWorkers
-	maxQueueLimit = server.MaxQueueLimit
-)
-
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -53,10 +45,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	switch {
-	case *workers < 1 || *workers > maxWorkers:
-		return usageError("--workers must be between 1 and %d, got %d", maxWorkers, *workers)
-	case *maxQueue < 0 || *maxQueue > maxQueueLimit:
-		return usageError("--max-queue must be between 0 and %d, got %d", maxQueueLimit, *maxQueue)
+	case *workers < 1 || *workers > server.MaxWorkers:
+		return usageError("--workers must be between 1 and %d, got %d", server.MaxWorkers, *workers)
+	case *maxQueue < 0 || *maxQueue > server.MaxQueueLimit:
+		return usageError("--max-queue must be between 0 and %d, got %d", server.MaxQueueLimit, *maxQueue)
 	case *maxBody < 1024:
 		return usageError("--max-body must be ≥ 1024 bytes, got %d", *maxBody)
 	}
