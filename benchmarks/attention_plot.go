@@ -3,7 +3,6 @@ package benchmarks
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,10 +25,9 @@ var attentionPlots = []string{"attention_gflops_vs_n.png", "attention_scratch_vs
 //	attention_scratch_vs_n.png  scratch bytes vs N (same lines, log scale)
 //	attention_roofline.png      GFLOP/s vs arithmetic intensity (FLOP per byte of Q, K, V, Out)
 //	                            for every measured point, under the measured peak and bandwidth roofs
+//
+// RunAttention has made dir and checked it before measuring.
 func plotAttention(dir string, force bool, env *Env, threads []int, rs []AttentionResult) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("attention plots: %w", err)
-	}
 	save := func(p *plot.Plot, name string) error {
 		wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
 		if err != nil {
