@@ -3,7 +3,10 @@ package generator
 // This file is the one output path of every backend: Save names the files,
 // encodes pixel images as PNG, writes the Result.Metadata into PNG text
 // chunks, and commits each file atomically without overwriting unless told
-// to. ReadPNGText reads those chunks back.
+// to (through internal/atomicfile, the project's one atomic writer: with
+// Force a symbolic link is followed and the replaced file's permission
+// bits kept, as weights.WriteSafetensors does). ReadPNGText reads those
+// chunks back.
 //
 // PNG layout (ISO/IEC 15948): an 8-byte signature, then chunks
 //
@@ -39,6 +42,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tessella-ml/tessella/internal/atomicfile"
 )
 
 // SaveOptions says where Save writes.
@@ -71,11 +76,19 @@ const maxSlug = 60
 // the image when the metadata has none, as text chunks. JPEG and WebP
 // outputs carry no metadata.
 //
-// Each file is written to a temporary file in the target folder, synced,
-// and then linked (or, with Force, renamed) to its final name, so a reader
-// never sees a partial file and an existing file is never replaced without
-// Force, even by a concurrent writer. On any error Save removes its
-// temporary files and the files it already created in this call.
+// Save works in two phases: every image is first written to a synced
+// temporary file in its target's folder, then each is committed under its
+// final name, so a reader never sees a partial file. Without Force a
+// commit is a hard link, which fails if the name exists, so an existing
+// file (or symbolic link, even a dangling one) is never replaced, even by
+// a concurrent writer; Save refuses, writing nothing, when a target exists
+// before it starts. With Force a commit renames over the target: a
+// symbolic link there is followed (the link stays and the file it leads to
+// is replaced), the replaced file's permission bits are kept (a new file
+// gets 0644), and a target that exists but is not a regular file (a
+// folder) is refused. On any error Save removes its temporary files and
+// the files it already created in this call (files Force replaced stay
+// replaced).
 func Save(res *Result, opts SaveOptions) ([]string, error) {
 	if res == nil || len(res.Images) == 0 {
 		return nil, ErrNoImages
@@ -118,66 +131,64 @@ func Save(res *Result, opts SaveOptions) ([]string, error) {
 		}
 	}
 
-	// Phase 1: every image into a synced temporary file next to its target.
-	tmps := make([]string, 0, len(outs))
-	cleanupTmps := func() {
-		for _, t := range tmps {
-			os.Remove(t)
+	// Phase 1: every image into a synced temporary file next to its target
+	// (with Force, next to the file a link there leads to).
+	staged := make([]*atomicfile.Staged, 0, len(outs))
+	defer func() {
+		for _, st := range staged {
+			st.Discard()
 		}
-	}
+	}()
 	for _, o := range outs {
-		tmp, err := writeTemp(filepath.Dir(o.path), o.data)
+		st, err := atomicfile.Stage(o.path, opts.Force, func(w io.Writer) error {
+			_, err := w.Write(o.data)
+			return err
+		})
 		if err != nil {
-			cleanupTmps()
-			return nil, fmt.Errorf("generator: write %s: %w", o.path, err)
+			return nil, writeError(o.path, err, opts.Force)
 		}
-		tmps = append(tmps, tmp)
+		staged = append(staged, st)
 	}
 
 	// Phase 2: commit each temporary file under its final name.
 	var created []string
 	written := make([]string, 0, len(outs))
 	for i, o := range outs {
-		err := commit(tmps[i], o.path, o.data, opts.Force)
-		if err != nil {
-			cleanupTmps()
+		if err := staged[i].Commit(); err != nil {
 			for _, c := range created {
 				os.Remove(c)
 			}
-			return nil, fmt.Errorf("generator: write %s: %w", o.path, err)
+			return nil, writeError(o.path, err, opts.Force)
 		}
 		if !opts.Force {
 			created = append(created, o.path)
 		}
 		written = append(written, o.path)
 	}
-	cleanupTmps()
-	for _, d := range uniqueDirs(written) {
-		syncDir(d)
-	}
 	return written, nil
 }
 
 // WriteFileAtomic writes data to path the way Save writes images: through
-// a synced temporary file in the same folder, committed by a hard link
-// (refusing an existing path, with an error wrapping fs.ErrExist) or, with
-// force, by a rename. On error no file is left behind.
+// a synced temporary file in the target's folder, committed by a hard link
+// (refusing an existing path, even a symbolic link, with an error wrapping
+// fs.ErrExist) or, with force, by a rename over the target (a symbolic
+// link is followed and kept, the replaced file's permission bits are kept,
+// a new file gets 0644, a folder is refused). On error no file is left
+// behind and path is as it was.
 func WriteFileAtomic(path string, data []byte, force bool) error {
-	if !force {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("generator: %s already exists (use --force to overwrite): %w", path, fs.ErrExist)
-		}
+	if err := atomicfile.WriteBytes(path, data, force); err != nil {
+		return writeError(path, err, force)
 	}
-	tmp, err := writeTemp(filepath.Dir(path), data)
-	if err != nil {
-		return fmt.Errorf("generator: write %s: %w", path, err)
-	}
-	defer os.Remove(tmp)
-	if err := commit(tmp, path, data, force); err != nil {
-		return fmt.Errorf("generator: write %s: %w", path, err)
-	}
-	syncDir(filepath.Dir(path))
 	return nil
+}
+
+// writeError is the error of a failed write of path: without force, an
+// existing path is told to use --force.
+func writeError(path string, err error, force bool) error {
+	if !force && errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("generator: %s already exists (use --force to overwrite): %w", path, fs.ErrExist)
+	}
+	return fmt.Errorf("generator: write %w", err)
 }
 
 // imageMetadata is the metadata written into one image's file.
@@ -380,7 +391,6 @@ func foldLatin1(r rune) string {
 	return ""
 }
 
-// writeTemp writes data to a new synced file in dir and returns its name.
 // CheckWritable reports whether the atomic writes of this package can
 // work in dir: it creates and removes a temporary file there, as they do.
 // Commands call it before long work whose result goes into dir.
@@ -391,90 +401,6 @@ func CheckWritable(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
-}
-
-func writeTemp(dir string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, ".tessella-*.tmp")
-	if err != nil {
-		return "", err
-	}
-	name := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(name)
-		return "", err
-	}
-	return name, nil
-}
-
-// commit gives the synced temporary file tmp the name final. Without force
-// it uses a hard link, which fails if final exists, so nothing is ever
-// replaced; where hard links are not supported it falls back to creating
-// final with O_EXCL and copying data into it. With force it renames,
-// atomically replacing any existing file.
-func commit(tmp, final string, data []byte, force bool) error {
-	if force {
-		return os.Rename(tmp, final)
-	}
-	err := os.Link(tmp, final)
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already exists (use --force to overwrite): %w", final, fs.ErrExist)
-	}
-	// No hard links here (some network or FUSE file systems): exclusive
-	// create, then copy.
-	f, cerr := os.OpenFile(final, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if cerr != nil {
-		if errors.Is(cerr, fs.ErrExist) {
-			return fmt.Errorf("%s already exists (use --force to overwrite): %w", final, fs.ErrExist)
-		}
-		return cerr
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if e := f.Close(); werr == nil {
-		werr = e
-	}
-	if werr != nil {
-		os.Remove(final)
-		return werr
-	}
-	return nil
-}
-
-func uniqueDirs(paths []string) []string {
-	set := map[string]bool{}
-	var out []string
-	for _, p := range paths {
-		d := filepath.Dir(p)
-		if !set[d] {
-			set[d] = true
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// syncDir makes the new directory entries durable; best effort (not every
-// system can sync a directory).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 const pngSignature = "\x89PNG\r\n\x1a\n"

@@ -579,3 +579,92 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Fatalf("folder holds %q", names)
 	}
 }
+
+// TestWriteFileAtomicForceKeepsLink checks that a forced write to a
+// symbolic link writes the file the link leads to, keeping the link and
+// the target's permission bits (as weights.WriteSafetensors does), and
+// that an unforced write refuses the link, even a dangling one.
+func TestWriteFileAtomicForceKeepsLink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.json")
+	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(target, 0o600) // past the umask
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink("real.json", link); err != nil {
+		t.Skip("no symlinks:", err)
+	}
+	if err := WriteFileAtomic(link, []byte("new"), true); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced (%v, %v)", st.Mode(), err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "new" {
+		t.Fatalf("target holds %q, want %q", got, "new")
+	}
+	if st, err := os.Stat(target); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("target mode %v (%v), want 0600", st.Mode().Perm(), err)
+	}
+
+	dangling := filepath.Join(dir, "dangling.json")
+	if err := os.Symlink("missing.json", dangling); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{link, dangling} {
+		if err := WriteFileAtomic(p, []byte("x"), false); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("unforced write to %s: %v, want fs.ErrExist", p, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "missing.json")); err == nil {
+		t.Error("an unforced write created the dangling link's target")
+	}
+	noTemps(t, dir)
+	if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{"dangling.json", "link.json", "real.json"}) {
+		t.Fatalf("folder holds %q", names)
+	}
+}
+
+// TestSaveForceThroughLink: with Force, Save writes through a symbolic
+// link (the link stays, the file it leads to is replaced and keeps its
+// mode); without Force the link is refused and nothing is written.
+func TestSaveForceThroughLink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.png")
+	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(target, 0o600) // past the umask
+	if err := os.Symlink("real.png", filepath.Join(dir, "out.png")); err != nil {
+		t.Skip("no symlinks:", err)
+	}
+	res := &Result{Images: []Image{{Image: testImage(4)}}, Metadata: map[string]string{"prompt": "p"}}
+	if _, err := Save(res, SaveOptions{Dir: dir, Path: "out.png"}); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Save without Force: %v, want fs.ErrExist", err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "old" {
+		t.Fatal("Save without Force changed the link's target")
+	}
+	if _, err := Save(res, SaveOptions{Dir: dir, Path: "out.png", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := os.Readlink(filepath.Join(dir, "out.png")); err != nil || l != "real.png" {
+		t.Fatalf("the link was replaced: %q, %v", l, err)
+	}
+	f, err := os.Open(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if img, err := png.Decode(f); err != nil || !sameImage(img, testImage(4)) {
+		t.Fatalf("the target is not the new image (%v)", err)
+	}
+	if st, err := os.Stat(target); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("target mode %v (%v), want 0600", st.Mode().Perm(), err)
+	}
+	noTemps(t, dir)
+	if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{"out.png", "real.png"}) {
+		t.Fatalf("folder holds %q", names)
+	}
+}

@@ -26,7 +26,10 @@
 // rename), deterministically, with tensors ordered largest element size
 // first so that each is aligned to its element size. It writes through a
 // symbolic link to the link's target (the link stays), keeps the permission
-// bits of the file it replaces, and leaves the old file untouched on error.
+// bits of the file it replaces (a new file gets 0644), refuses a path that
+// exists but is not a regular file, and leaves the old file untouched on
+// error. (Every atomic write in tessella follows these rules: see
+// internal/atomicfile.)
 //
 // # PyTorch .pt (torch.save, zip container)
 //

@@ -1,17 +1,14 @@
 package weights
 
 import (
-	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"unicode/utf8"
+
+	"github.com/tessella-ml/tessella/internal/atomicfile"
 )
 
 // NamedTensor is one tensor to write. Give either Raw (little-endian
@@ -190,93 +187,14 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// writeAtomic has write fill a temporary file next to path (buffered),
-// syncs it, and renames it to path, so readers see the old file or the
-// whole new one; on any error the temporary file is removed and path is
-// untouched. A symbolic link at path is followed (see resolveLink): the
-// link stays and its target is replaced. The new file gets the permission
-// bits of the file it replaces, 0644 when there is none; a path that
-// exists but is not a regular file (a directory, a device) is refused.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	real, err := resolveLink(path)
-	if err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	perm := os.FileMode(0o644)
-	switch st, serr := os.Stat(real); {
-	case serr == nil && !st.Mode().IsRegular():
-		return fmt.Errorf("weights: %s: not a regular file", path)
-	case serr == nil:
-		perm = st.Mode().Perm()
-	case !errors.Is(serr, fs.ErrNotExist):
-		return fmt.Errorf("weights: %s: %w", path, serr)
-	}
-	dir := filepath.Dir(real)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(real)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err = write(w); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if err = w.Flush(); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), real); err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
-	}
-	// Make the rename durable; not every system can sync a directory.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
+// writeAtomic writes path with write through atomicfile (replace: a
+// synced temporary file renamed over path, a symbolic link at path
+// followed so the link stays and its target is replaced, the permission
+// bits of the replaced file kept, 0644 for a new one, a path that exists
+// but is not a regular file refused). On any error path is untouched.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := atomicfile.Write(path, true, write); err != nil {
+		return fmt.Errorf("weights: %w", err)
 	}
 	return nil
-}
-
-// maxLinks bounds the chain of symbolic links resolveLink follows (Linux's
-// limit is 40).
-const maxLinks = 40
-
-// resolveLink follows symbolic links in the last element of path and
-// returns the path of the file they lead to, which need not exist (a
-// dangling link names the file to create). Links in the directories above
-// are left to the system. A path that is not a link is returned as is.
-func resolveLink(path string) (string, error) {
-	for range maxLinks {
-		st, err := os.Lstat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return path, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if st.Mode()&fs.ModeSymlink == 0 {
-			return path, nil
-		}
-		target, err := os.Readlink(path)
-		if err != nil {
-			return "", err
-		}
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(path), target)
-		}
-		path = target
-	}
-	return "", fmt.Errorf("more than %d levels of symbolic links", maxLinks)
 }

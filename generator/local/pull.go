@@ -19,6 +19,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/tessella-ml/tessella/internal/atomicfile"
 	"github.com/tessella-ml/tessella/weights"
 )
 
@@ -246,18 +247,15 @@ func readManifest(path string) (*manifest, error) {
 	return m, nil
 }
 
-// write saves the manifest atomically (keys sorted by encoding/json).
+// write saves the manifest atomically (keys sorted by encoding/json) with
+// atomicfile, replacing the old one: a synced temporary file of its own,
+// renamed over path (through a symbolic link, keeping the mode).
 func (m *manifest) write(path string) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("pull: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("pull: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteBytes(path, append(b, '\n'), true); err != nil {
 		return fmt.Errorf("pull: %w", err)
 	}
 	return nil

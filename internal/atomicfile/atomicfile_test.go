@@ -1,0 +1,462 @@
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// names lists the entries of dir, sorted.
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// noTemps fails if a temporary file is left in one of dirs.
+func noTemps(t *testing.T, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		for _, n := range names(t, d) {
+			if strings.Contains(n, ".tmp-") {
+				t.Errorf("temporary file %s left in %s", n, d)
+			}
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, data string, perm fs.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil { // past the umask
+		t.Fatal(err)
+	}
+}
+
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Skip("no symbolic links:", err)
+	}
+}
+
+// check fails unless path holds data with permission bits perm.
+func check(t *testing.T, path, data string, perm fs.FileMode) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != data {
+		t.Errorf("%s holds %q, want %q", path, got, data)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != perm {
+		t.Errorf("%s has mode %v, want %v", path, st.Mode().Perm(), perm)
+	}
+}
+
+func isLink(t *testing.T, path, target string) {
+	t.Helper()
+	got, err := os.Readlink(path)
+	if err != nil || got != target {
+		t.Errorf("%s: link to %q (%v), want a link to %q", path, got, err, target)
+	}
+}
+
+func TestWriteNew(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		t.Run(fmt.Sprint("replace=", replace), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "new.txt")
+			if err := WriteBytes(path, []byte("hello"), replace); err != nil {
+				t.Fatal(err)
+			}
+			check(t, path, "hello", 0o644)
+			if got := names(t, dir); !reflect.DeepEqual(got, []string{"new.txt"}) {
+				t.Errorf("folder holds %q", got)
+			}
+		})
+	}
+}
+
+func TestReplaceKeepsMode(t *testing.T) {
+	dir := t.TempDir()
+	for _, perm := range []fs.FileMode{0o600, 0o640, 0o664, 0o755} {
+		path := filepath.Join(dir, fmt.Sprintf("f%o", perm))
+		writeFile(t, path, "old", perm)
+		if err := Write(path, true, func(w io.Writer) error {
+			_, err := io.WriteString(w, "new")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, path, "new", perm)
+	}
+	noTemps(t, dir)
+}
+
+// TestReplaceThroughLink: the link stays, the file it leads to is
+// replaced and keeps its mode; also through a chain, to another folder
+// and by a relative target with "..".
+func TestReplaceThroughLink(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(dir, "real.txt")
+	writeFile(t, real, "old", 0o600)
+	link := filepath.Join(dir, "link.txt")
+	symlink(t, "real.txt", link)
+	if err := WriteBytes(link, []byte("one"), true); err != nil {
+		t.Fatal(err)
+	}
+	isLink(t, link, "real.txt")
+	check(t, real, "one", 0o600)
+
+	// sub/up → ../link.txt → real.txt
+	up := filepath.Join(sub, "up")
+	symlink(t, "../link.txt", up)
+	if err := WriteBytes(up, []byte("two"), true); err != nil {
+		t.Fatal(err)
+	}
+	isLink(t, up, "../link.txt")
+	isLink(t, link, "real.txt")
+	check(t, real, "two", 0o600)
+
+	// An absolute link into another folder.
+	other := filepath.Join(sub, "other.txt")
+	writeFile(t, other, "old", 0o640)
+	abs := filepath.Join(dir, "abs.txt")
+	symlink(t, other, abs)
+	if err := WriteBytes(abs, []byte("three"), true); err != nil {
+		t.Fatal(err)
+	}
+	isLink(t, abs, other)
+	check(t, other, "three", 0o640)
+	noTemps(t, dir, sub)
+}
+
+func TestReplaceDanglingLinkCreatesTarget(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	symlink(t, "sub/made.txt", link)
+	if err := WriteBytes(link, []byte("made"), true); err != nil {
+		t.Fatal(err)
+	}
+	isLink(t, link, "sub/made.txt")
+	check(t, filepath.Join(sub, "made.txt"), "made", 0o644)
+	noTemps(t, dir, sub)
+}
+
+// TestNoReplaceRefusesExisting: without replace an existing file, a link
+// and a dangling link are refused with fs.ErrExist, by Stage and, for a
+// path that appears after Stage, by Commit, and are left as they were.
+func TestNoReplaceRefusesExisting(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	writeFile(t, file, "precious", 0o600)
+	link := filepath.Join(dir, "link")
+	symlink(t, "file", link)
+	dangling := filepath.Join(dir, "dangling")
+	symlink(t, "missing", dangling)
+	for _, p := range []string{file, link, dangling} {
+		err := WriteBytes(p, []byte("x"), false)
+		if !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), p) {
+			t.Errorf("WriteBytes(%s): %v, want an error naming it, wrapping fs.ErrExist", p, err)
+		}
+	}
+
+	// The path appears between Stage and Commit.
+	for _, mk := range []func(p string){
+		func(p string) { writeFile(t, p, "precious", 0o600) },
+		func(p string) { symlink(t, "missing", p) },
+	} {
+		p := filepath.Join(dir, "late")
+		s, err := Stage(p, false, func(w io.Writer) error { _, err := io.WriteString(w, "x"); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		mk(p)
+		if err := s.Commit(); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("Commit over a path made after Stage: %v, want fs.ErrExist", err)
+		}
+		s.Discard()
+		if st, err := os.Lstat(p); err != nil {
+			t.Fatal(err)
+		} else if st.Mode().IsRegular() {
+			check(t, p, "precious", 0o600)
+		} else {
+			isLink(t, p, "missing")
+		}
+		os.Remove(p)
+	}
+
+	check(t, file, "precious", 0o600)
+	isLink(t, link, "file")
+	isLink(t, dangling, "missing")
+	if got := names(t, dir); !reflect.DeepEqual(got, []string{"dangling", "file", "link"}) {
+		t.Errorf("folder holds %q", got)
+	}
+}
+
+// TestFolderRefused: a folder, or a link to one, is never replaced.
+func TestFolderRefused(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	symlink(t, "sub", link)
+	for _, p := range []string{sub, link} {
+		if err := WriteBytes(p, []byte("x"), true); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), p) {
+			t.Errorf("replace %s: %v, want an error naming it, wrapping ErrNotRegular", p, err)
+		}
+		if err := WriteBytes(p, []byte("x"), false); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("no replace %s: %v, want fs.ErrExist", p, err)
+		}
+	}
+	if st, err := os.Stat(sub); err != nil || !st.IsDir() {
+		t.Errorf("the folder was replaced: %v", err)
+	}
+	isLink(t, link, "sub")
+	if got := names(t, sub); len(got) != 0 {
+		t.Errorf("the folder holds %q", got)
+	}
+	if got := names(t, dir); !reflect.DeepEqual(got, []string{"link", "sub"}) {
+		t.Errorf("folder holds %q", got)
+	}
+}
+
+// TestFailedWriteLeavesNothing: an error from the write function, or a
+// panic in it, leaves no temporary file and the old file as it was.
+func TestFailedWriteLeavesNothing(t *testing.T) {
+	boom := errors.New("boom")
+	for _, replace := range []bool{false, true} {
+		t.Run(fmt.Sprint("replace=", replace), func(t *testing.T) {
+			dir := t.TempDir()
+			old := filepath.Join(dir, "old")
+			writeFile(t, old, "precious", 0o600)
+			fail := func(w io.Writer) error {
+				io.WriteString(w, strings.Repeat("partial", 1<<18)) // past the buffer
+				return boom
+			}
+			path := filepath.Join(dir, "new")
+			if replace {
+				path = old
+			}
+			if err := Write(path, replace, fail); !errors.Is(err, boom) || !strings.Contains(err.Error(), path) {
+				t.Errorf("Write: %v, want an error naming %s, wrapping the write function's", err, path)
+			}
+			if s, err := Stage(path, replace, fail); s != nil || !errors.Is(err, boom) {
+				t.Errorf("Stage: %v, %v", s, err)
+			}
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Error("no panic")
+					}
+				}()
+				Stage(path, replace, func(w io.Writer) error {
+					io.WriteString(w, "partial")
+					panic("write panics")
+				})
+			}()
+			check(t, old, "precious", 0o600)
+			if got := names(t, dir); !reflect.DeepEqual(got, []string{"old"}) {
+				t.Errorf("folder holds %q", got)
+			}
+		})
+	}
+}
+
+// TestLinkLoop: a loop of links is an error, not a hang; a long chain
+// within the limit works.
+func TestLinkLoop(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	symlink(t, "b", a)
+	symlink(t, "a", b)
+	self := filepath.Join(dir, "self")
+	symlink(t, "self", self)
+	for _, p := range []string{a, self} {
+		done := make(chan error, 1)
+		go func() { done <- WriteBytes(p, []byte("x"), true) }()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != p+": more than 40 levels of symbolic links" {
+				t.Errorf("%s: %v, want a link-levels error", p, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: still resolving after 10s", p)
+		}
+	}
+	// c0 → c1 → … → c9 → end (missing)
+	for i := range 10 {
+		next := fmt.Sprintf("c%d", i+1)
+		if i == 9 {
+			next = "end"
+		}
+		symlink(t, next, filepath.Join(dir, fmt.Sprintf("c%d", i)))
+	}
+	if err := WriteBytes(filepath.Join(dir, "c0"), []byte("end"), true); err != nil {
+		t.Fatal(err)
+	}
+	check(t, filepath.Join(dir, "end"), "end", 0o644)
+	noTemps(t, dir)
+}
+
+func TestStagedLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	write := func(w io.Writer) error { _, err := io.WriteString(w, "data"); return err }
+
+	// Discard without Commit: nothing written, twice is fine.
+	s, err := Stage(path, false, write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, dir); len(got) != 1 || !strings.HasPrefix(got[0], ".tessella-f.tmp-") {
+		t.Fatalf("after Stage the folder holds %q, want one temporary file", got)
+	}
+	s.Discard()
+	s.Discard()
+	if err := s.Commit(); err == nil {
+		t.Error("Commit after Discard succeeded")
+	}
+	if got := names(t, dir); len(got) != 0 {
+		t.Fatalf("after Discard the folder holds %q", got)
+	}
+
+	// Commit, then Discard is harmless; a second Commit fails.
+	for _, replace := range []bool{false, true} {
+		s, err := Stage(path, replace, write)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		s.Discard()
+		if err := s.Commit(); err == nil {
+			t.Error("a second Commit succeeded")
+		}
+		check(t, path, "data", 0o644)
+		if got := names(t, dir); !reflect.DeepEqual(got, []string{"f"}) {
+			t.Errorf("folder holds %q", got)
+		}
+	}
+}
+
+// TestCopyFallback takes the path used where hard links are not supported.
+func TestCopyFallback(t *testing.T) {
+	hardLink = func(string, string) error {
+		return &os.LinkError{Op: "link", Err: syscall.ENOTSUP}
+	}
+	defer func() { hardLink = os.Link }()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if err := WriteBytes(path, []byte("copied"), false); err != nil {
+		t.Fatal(err)
+	}
+	check(t, path, "copied", 0o644)
+	if err := WriteBytes(path, []byte("again"), false); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second write: %v, want fs.ErrExist", err)
+	}
+	s, err := Stage(filepath.Join(dir, "g"), false, func(w io.Writer) error { _, err := io.WriteString(w, "late"); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Discard()
+	writeFile(t, filepath.Join(dir, "g"), "precious", 0o600)
+	if err := s.Commit(); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Commit over a path made after Stage: %v, want fs.ErrExist", err)
+	}
+	s.Discard()
+	check(t, path, "copied", 0o644)
+	check(t, filepath.Join(dir, "g"), "precious", 0o600)
+	if got := names(t, dir); !reflect.DeepEqual(got, []string{"f", "g"}) {
+		t.Errorf("folder holds %q", got)
+	}
+}
+
+// TestConcurrentNoReplace: of several writers racing for one name without
+// replace exactly one wins; the file is whole.
+func TestConcurrentNoReplace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	const writers = 8
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			errs[i] = WriteBytes(path, []byte(strings.Repeat(fmt.Sprint(i), 1000)), false)
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("writers %d and %d both succeeded", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, fs.ErrExist):
+			t.Errorf("writer %d: %v, want fs.ErrExist", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer succeeded")
+	}
+	check(t, path, strings.Repeat(fmt.Sprint(winner), 1000), 0o644)
+	if got := names(t, dir); !reflect.DeepEqual(got, []string{"f"}) {
+		t.Errorf("folder holds %q", got)
+	}
+}
+
+func TestLongAndBadNames(t *testing.T) {
+	dir := t.TempDir()
+	long := filepath.Join(dir, strings.Repeat("é", 127)) // 254 bytes
+	if err := WriteBytes(long, []byte("x"), false); err != nil {
+		t.Fatal(err)
+	}
+	check(t, long, "x", 0o644)
+	for _, p := range []string{"", dir + string(filepath.Separator)} {
+		if err := WriteBytes(p, []byte("x"), true); err == nil {
+			t.Errorf("WriteBytes(%q) succeeded", p)
+		}
+	}
+	if err := WriteBytes(filepath.Join(dir, "missing", "f"), []byte("x"), false); err == nil {
+		t.Error("a write into a missing folder succeeded")
+	}
+	noTemps(t, dir)
+}
