@@ -15,7 +15,8 @@
 // biased variance; a missing LayerNorm weight loads as 1, a missing bias as
 // 0. GELU is the erf form 0.5·x·(1 + erf(x/√2)) (nn.GELU's default, not the
 // tanh one); on AVX-512 machines erf is a float32 approximation within
-// 3e-7·(1+|x|) relative, as PyTorch's own vectorised erf (geluMul).
+// 3e-7·(1+|x|) relative, as PyTorch's own vectorised erf (internal/vec's
+// GELUMul).
 //
 // Attention (attention.Kernel; attention.Auto, the measured-best kernel per shape, by default), per head h:
 //

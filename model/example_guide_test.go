@@ -8,6 +8,7 @@ import (
 	"math"
 
 	"github.com/tessella-ml/tessella/attention"
+	"github.com/tessella-ml/tessella/internal/vec"
 	"github.com/tessella-ml/tessella/model/vqgan"
 )
 
@@ -26,13 +27,13 @@ func Example_layerNorm() {
 	// LN(x)·w + b   = [-1.34164 -0.22361 0.89442 11.34164]
 }
 
-// The exact erf GELU (gelu) next to the tanh approximation min-dalle does
-// not use.
+// The exact erf GELU (internal/vec's GELU) next to the tanh approximation
+// min-dalle does not use.
 func Example_gelu() {
 	for _, x := range []float32{-3, -1, -0.5, 0, 0.5, 1, 3} {
 		v := float64(x)
 		tanh := 0.5 * v * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v)))
-		fmt.Printf("GELU(%4.1f) = %8.5f   (tanh approximation %8.5f)\n", x, gelu(x), tanh)
+		fmt.Printf("GELU(%4.1f) = %8.5f   (tanh approximation %8.5f)\n", x, vec.GELU(x), tanh)
 	}
 	// Output:
 	// GELU(-3.0) = -0.00405   (tanh approximation -0.00364)

@@ -120,12 +120,6 @@ func (ln *layerNorm) forward(y, x []float32) {
 	}
 }
 
-// gelu is the exact erf GELU, 0.5·x·(1 + erf(x/√2)), evaluated in float64.
-func gelu(x float32) float32 {
-	v := float64(x)
-	return float32(0.5 * v * (1 + math.Erf(v/math.Sqrt2)))
-}
-
 // attnWeights are the four bias-free projections of min-dalle's
 // AttentionBase, each (E, E). A self-attention holds q, k and v as one
 // Linear qkv (3E, E), rows [Wq; Wk; Wv]: one product computes all three —
@@ -196,7 +190,7 @@ func (p *gluWeights) addGLU(x []float32, m int, b *gluBuffers) {
 	p.fc01.Forward(wv, z, m)  // wv (m, 2G): row r = [z_r·fc0ᵀ | z_r·fc1ᵀ]
 	for r := range m {
 		wr, vr := wv[r*2*g:][:g], wv[r*2*g+g:][:g]
-		geluMul(wr, vr)                // wr = GELU(wr) ⊙ vr     (G)
+		vec.GELUMul(wr, vr)            // wr = GELU(wr) ⊙ vr     (G)
 		p.ln1.forward(w[r*g:][:g], wr) // w_r = ln1(wr)          (G)
 	}
 	p.fc2.Forward(z, w, m) // z = w·fc2ᵀ           (m, E)

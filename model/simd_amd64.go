@@ -4,25 +4,9 @@ package model
 
 import "golang.org/x/sys/cpu"
 
-// useAVX512 selects the AVX-512 kernels of simd_amd64.s (AVX512F and DQ;
+// useAVX512 selects the AVX-512 kernel of simd_amd64.s (AVX512F and DQ;
 // decided once at start-up from CPUID).
 var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
-
-// geluMulAVX512 sets w[i] = GELU(w[i])·v[i] for i < n, 16 lanes at a time
-// (see geluApprox for the approximation).
-//
-//go:noescape
-func geluMulAVX512(w, v *float32, n int)
-
-func geluMulSIMD(w, v []float32) bool {
-	if !useAVX512 {
-		return false
-	}
-	if len(w) > 0 {
-		geluMulAVX512(&w[0], &v[0], len(w))
-	}
-	return true
-}
 
 // normAffineAVX512 sets y[i] = float32((x[i] − mean)·inv)·w[i] + b[i] for i < n.
 //

@@ -1,12 +1,23 @@
-// Package vec holds the float32-in, float64-accumulated reductions that
-// LayerNorm (package model) and GroupNorm (package model/vqgan) share:
+// Package vec holds the float32 vector kernels that the networks of
+// packages model, model/judge and model/vqgan share. Reductions, summed in
+// float64 (vec.go):
 //
 //	Sum64(x)          = Σ_i x[i]
 //	SumSqDev64(x, μ)  = Σ_i (x[i] − μ)²
 //
-// both summed in float64. On AVX-512 machines (and without the purego build
-// tag) they run eight float64 lanes at a time, so they differ from the
-// sequential loops only in the order of the float64 additions.
+// and activations (act.go):
+//
+//	GELU(x)                  = 0.5·x·(1 + erf(x/√2)), in float64
+//	GELUMul(w, v)            w[i] = GELU(w[i])·v[i]  (the GLU block of package model)
+//	AffineSwish(y, x, s, t)  y[i] = swish(x[i]·s + t) (GroupNorm + swish, package model/vqgan)
+//
+// On AVX-512 machines (AVX512F and DQ, and without the purego build tag)
+// Sum64 and SumSqDev64 run eight float64 lanes at a time, so they differ
+// from their sequential loops (Sum64Plain, SumSqDev64Plain) only in the
+// order of the float64 additions; GELUMul and AffineSwish run 16 float32
+// lanes with a float32 exp and erf, within tested bounds of their loops
+// with float64 erf and sigmoid (GELUMulPlain, AffineSwishPlain; the bounds
+// are in act.go).
 package vec
 
 // Sum64 returns Σ x[i] accumulated in float64.

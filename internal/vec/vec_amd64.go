@@ -17,6 +17,17 @@ func sumAVX512(x *float32, n int) float64
 //go:noescape
 func sumSqDevAVX512(x *float32, n int, mean float64) float64
 
+// geluMulAVX512 sets w[i] = GELU(w[i])·v[i] for i < n, 16 lanes at a time
+// (see geluApprox for the approximation).
+//
+//go:noescape
+func geluMulAVX512(w, v *float32, n int)
+
+// affineSwishAVX512 sets dst[i] = swish(src[i]·s + t) for i < n.
+//
+//go:noescape
+func affineSwishAVX512(dst, src *float32, n int, s, t float32)
+
 func sumSIMD(x []float32) (float64, bool) {
 	if !useAVX512 {
 		return 0, false
@@ -35,4 +46,24 @@ func sumSqDevSIMD(x []float32, mean float64) (float64, bool) {
 		return 0, true
 	}
 	return sumSqDevAVX512(&x[0], len(x), mean), true
+}
+
+func geluMulSIMD(w, v []float32) bool {
+	if !useAVX512 {
+		return false
+	}
+	if len(w) > 0 {
+		geluMulAVX512(&w[0], &v[0], len(w))
+	}
+	return true
+}
+
+func affineSwishSIMD(dst, src []float32, s, t float32) bool {
+	if !useAVX512 {
+		return false
+	}
+	if len(src) > 0 {
+		affineSwishAVX512(&dst[0], &src[0], len(src), s, t)
+	}
+	return true
 }

@@ -270,7 +270,7 @@ func (r *run) groupNorm(dst, src []float32, g *groupNorm, n int, withSwish bool)
 				in := src[ch*n : (ch+1)*n]
 				out := dst[ch*n : (ch+1)*n]
 				if withSwish {
-					affineSwish(out, in, s, t) // out = swish(in·s + t)
+					vec.AffineSwish(out, in, s, t) // out = swish(in·s + t)
 					continue
 				}
 				for i, v := range in {
