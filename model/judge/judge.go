@@ -224,7 +224,7 @@ func stem(convs []conv, x []float32) []float32 {
 		c := &convs[i]
 		x = c.forward(x, side)
 		for t := range x {
-			x[t] = gelu(x[t])
+			x[t] = vec.GELU(x[t])
 		}
 		if i < len(convs)-1 {
 			x = pool2(x, c.out, side)
@@ -301,7 +301,7 @@ func (j *Judge) Score(ids []int, mem *Memory) (float64, error) {
 		ly.ln3.forward(y, x)
 		ly.fc1.Forward(h, y, t)
 		for i := range h {
-			h[i] = gelu(h[i] + ly.b1[i%cfg.MLP])
+			h[i] = vec.GELU(h[i] + ly.b1[i%cfg.MLP])
 		}
 		ly.fc2.Forward(y, h, t)
 		for i := range y {
@@ -412,12 +412,6 @@ func addTo(x, y []float32) {
 	for i := range x {
 		x[i] += y[i]
 	}
-}
-
-// gelu is the exact erf GELU, evaluated in float64.
-func gelu(x float32) float32 {
-	v := float64(x)
-	return float32(0.5 * v * (1 + math.Erf(v/math.Sqrt2)))
 }
 
 // forward normalises each row of x into y (y may be x).
