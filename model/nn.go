@@ -1,7 +1,6 @@
 package model
 
 import (
-	"math"
 	"runtime"
 
 	"github.com/tessella-ml/tessella/internal/load"
@@ -108,14 +107,13 @@ type layerNorm struct {
 }
 
 // forward normalises each of the len(x)/width rows of x into y (y may be x).
-// Mean and variance are accumulated in float64 (internal/vec's Sum64 and
-// SumSqDev64: AVX-512 when available, in 8 lanes).
+// Mean and variance are accumulated in float64 (internal/vec's MeanInvStd:
+// AVX-512 when available, in 8 lanes).
 func (ln *layerNorm) forward(y, x []float32) {
 	width := len(ln.w)
 	for r := 0; r+width <= len(x); r += width {
 		xr, yr := x[r:r+width], y[r:r+width]
-		mean := vec.Sum64(xr) / float64(width)
-		inv := 1 / math.Sqrt(vec.SumSqDev64(xr, mean)/float64(width)+float64(ln.eps))
+		mean, inv := vec.MeanInvStd(xr, ln.eps)
 		normAffine(yr, xr, ln.w, ln.b, mean, inv) // yr = float32((xr − mean)·inv)·w + b
 	}
 }

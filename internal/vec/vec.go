@@ -4,6 +4,7 @@
 //
 //	Sum64(x)          = Σ_i x[i]
 //	SumSqDev64(x, μ)  = Σ_i (x[i] − μ)²
+//	MeanInvStd(x, ε)  = μ, 1/√(σ² + ε)               a LayerNorm row's or a GroupNorm group's statistics
 //
 // and activations (act.go):
 //
@@ -19,6 +20,8 @@
 // with float64 erf and sigmoid (GELUMulPlain, AffineSwishPlain; the bounds
 // are in act.go).
 package vec
+
+import "math"
 
 // Sum64 returns Σ x[i] accumulated in float64.
 func Sum64(x []float32) float64 {
@@ -53,4 +56,14 @@ func SumSqDev64Plain(x []float32, mean float64) float64 {
 		ss += d * d
 	}
 	return ss
+}
+
+// MeanInvStd returns the statistics of a LayerNorm row or a GroupNorm
+// group x: its mean, Sum64(x)/n, and 1/√(σ² + eps) with the biased variance
+// σ² = SumSqDev64(x, mean)/n, n = len(x), all in float64.
+func MeanInvStd(x []float32, eps float32) (mean, inv float64) {
+	n := float64(len(x))
+	mean = Sum64(x) / n
+	inv = 1 / math.Sqrt(SumSqDev64(x, mean)/n+float64(eps))
+	return mean, inv
 }

@@ -38,6 +38,13 @@ func TestSums(t *testing.T) {
 	}
 }
 
+func TestMeanInvStd(t *testing.T) {
+	mean, inv := MeanInvStd([]float32{1, 2, 3, 4}, 1e-5)
+	if want := 1 / math.Sqrt(1.25+float64(float32(1e-5))); mean != 2.5 || inv != want {
+		t.Fatalf("MeanInvStd(1, 2, 3, 4) = %g, %g; want 2.5, %g", mean, inv, want)
+	}
+}
+
 func FuzzSums(f *testing.F) {
 	f.Add(float32(5), float32(3), 1024, uint64(1))
 	f.Add(float32(-1e4), float32(1e-2), 13, uint64(2))

@@ -419,8 +419,7 @@ func (ln *layerNorm) forward(y, x []float32) {
 	width := len(ln.w)
 	for r := 0; r+width <= len(x); r += width {
 		xr, yr := x[r:r+width], y[r:r+width]
-		mean := vec.Sum64(xr) / float64(width)
-		inv := 1 / math.Sqrt(vec.SumSqDev64(xr, mean)/float64(width)+float64(ln.eps))
+		mean, inv := vec.MeanInvStd(xr, ln.eps)
 		for i, v := range xr {
 			yr[i] = float32((float64(v)-mean)*inv)*ln.w[i] + ln.b[i]
 		}

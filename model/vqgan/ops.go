@@ -260,9 +260,8 @@ func (r *run) groupNorm(dst, src []float32, g *groupNorm, n int, withSwish bool)
 	r.parallel(g.groups, func(lo, hi int) {
 		for gi := lo; gi < hi; gi++ {
 			x := src[gi*cg*n : (gi+1)*cg*n]
-			mean := vec.Sum64(x) / float64(len(x))
-			variance := vec.SumSqDev64(x, mean) / float64(len(x))
-			rstd := float32(1 / math.Sqrt(variance+float64(g.eps)))
+			mean, inv := vec.MeanInvStd(x, g.eps)
+			rstd := float32(inv)
 			for j := range cg {
 				ch := gi*cg + j
 				s := g.w[ch] * rstd
