@@ -2,8 +2,9 @@ package model
 
 import (
 	"fmt"
-	"math"
 	"slices"
+
+	"github.com/tessella-ml/tessella/internal/vec"
 )
 
 // TokenLogProbs holds one image's per-step log-probabilities, in nats:
@@ -48,15 +49,8 @@ func AppendLogProbs(dst []TokenLogProbs, logits []float32, rowLen, width int, ch
 
 // logSoftmaxAt returns log softmax(x)[t] in float64. NaN logits give NaN.
 func logSoftmaxAt(x []float32, t int) float64 {
-	top := math.Inf(-1)
-	for _, v := range x {
-		top = max(top, float64(v))
-	}
-	var sum float64
-	for _, v := range x {
-		sum += math.Exp(float64(v) - top)
-	}
-	return float64(x[t]) - top - math.Log(sum)
+	top, logSum := vec.LogSumExp64(x)
+	return float64(x[t]) - top - logSum
 }
 
 // CandidateTail is how many of an image's least likely tokens

@@ -5,6 +5,7 @@
 //	Sum64(x)          = Σ_i x[i]
 //	SumSqDev64(x, μ)  = Σ_i (x[i] − μ)²
 //	MeanInvStd(x, ε)  = μ, 1/√(σ² + ε)               a LayerNorm row's or a GroupNorm group's statistics
+//	LogSumExp64(x)    = m, log Σ_i e^(x[i] − m)      m = max_i x[i]
 //
 // and activations (act.go):
 //
@@ -66,4 +67,20 @@ func MeanInvStd(x []float32, eps float32) (mean, inv float64) {
 	mean = Sum64(x) / n
 	inv = 1 / math.Sqrt(SumSqDev64(x, mean)/n+float64(eps))
 	return mean, inv
+}
+
+// LogSumExp64 returns log Σ_i e^(x[i]) in float64 as two parts, top =
+// max_i x[i] and logSum = log Σ_i e^(x[i] − top), so that the caller can
+// subtract them one at a time; the sum is top + logSum. A NaN in x gives
+// NaN; an empty x gives −Inf, −Inf.
+func LogSumExp64(x []float32) (top, logSum float64) {
+	top = math.Inf(-1)
+	for _, v := range x {
+		top = max(top, float64(v))
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v) - top)
+	}
+	return top, math.Log(s)
 }

@@ -45,6 +45,20 @@ func TestMeanInvStd(t *testing.T) {
 	}
 }
 
+func TestLogSumExp64(t *testing.T) {
+	x := []float32{-1, 0.5, 3, 2}
+	var sum float64
+	for _, v := range x {
+		sum += math.Exp(float64(v))
+	}
+	if top, logSum := LogSumExp64(x); top != 3 || math.Abs(top+logSum-math.Log(sum)) > 1e-15 {
+		t.Fatalf("LogSumExp64(%v) = %g + %g, want 3 + …, sum %g", x, top, logSum, math.Log(sum))
+	}
+	if top, logSum := LogSumExp64([]float32{1, float32(math.NaN())}); !math.IsNaN(top + logSum) {
+		t.Fatalf("LogSumExp64 with a NaN = %g + %g, want NaN", top, logSum)
+	}
+}
+
 func FuzzSums(f *testing.F) {
 	f.Add(float32(5), float32(3), 1024, uint64(1))
 	f.Add(float32(-1e4), float32(1e-2), 13, uint64(2))

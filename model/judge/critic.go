@@ -3,9 +3,9 @@ package judge
 import (
 	"fmt"
 	"image"
-	"math"
 
 	"github.com/tessella-ml/tessella/internal/load"
+	"github.com/tessella-ml/tessella/internal/vec"
 )
 
 // CriticConfig is the critic's architecture; its JSON is the
@@ -56,15 +56,8 @@ func (c *Critic) Score(img *image.RGBA) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	top := math.Inf(-1)
-	for _, v := range f {
-		top = max(top, float64(v))
-	}
-	var s float64
-	for _, v := range f {
-		s += math.Exp(float64(v) - top)
-	}
-	return -(top + math.Log(s)), nil
+	top, logSum := vec.LogSumExp64(f)
+	return -(top + logSum), nil
 }
 
 // Flaws returns the critic's flaw logits (8·8), one per cell of the 8×8
