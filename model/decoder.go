@@ -41,17 +41,11 @@ func NewDecoder(cfg Config, src Source) (*Decoder, error) {
 
 // NewDecoderWithOptions is NewDecoder with load-time options (dtype.go).
 func NewDecoderWithOptions(cfg Config, src Source, opts Options) (*Decoder, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if src == nil {
-		return nil, fmt.Errorf("decoder: nil weight source")
-	}
-	e, eps := cfg.Width, cfg.LayerNormEps
-	ld, err := newLoader("decoder", src, opts)
+	ld, err := newLoader("decoder", cfg, src, opts)
 	if err != nil {
 		return nil, err
 	}
+	e, eps := cfg.Width, cfg.LayerNormEps
 	dec := &Decoder{
 		cfg:     cfg,
 		tokEmb:  ld.Tensor("embed_tokens.weight", cfg.Logits(), e),

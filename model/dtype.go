@@ -66,8 +66,15 @@ func (o Options) matmulDType() (matmul.DType, error) {
 	return dt, nil
 }
 
-// newLoader is the loader of one network part with the options applied.
-func newLoader(part string, src Source, opts Options) (*loader, error) {
+// newLoader is the loader of one network part ("encoder" or "decoder")
+// with the options applied, once cfg is valid and src is not nil.
+func newLoader(part string, cfg Config, src Source, opts Options) (*loader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if src == nil {
+		return nil, fmt.Errorf("%s: nil weight source", part)
+	}
 	dt, err := opts.matmulDType()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", part, err)

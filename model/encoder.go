@@ -35,17 +35,11 @@ func NewEncoder(cfg Config, src Source) (*Encoder, error) {
 
 // NewEncoderWithOptions is NewEncoder with load-time options (dtype.go).
 func NewEncoderWithOptions(cfg Config, src Source, opts Options) (*Encoder, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if src == nil {
-		return nil, fmt.Errorf("encoder: nil weight source")
-	}
-	e, eps := cfg.Width, cfg.LayerNormEps
-	ld, err := newLoader("encoder", src, opts)
+	ld, err := newLoader("encoder", cfg, src, opts)
 	if err != nil {
 		return nil, err
 	}
+	e, eps := cfg.Width, cfg.LayerNormEps
 	enc := &Encoder{
 		cfg:     cfg,
 		tokEmb:  ld.Tensor("embed_tokens.weight", cfg.TextVocab, e),
