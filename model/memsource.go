@@ -63,9 +63,12 @@ func (s *MemSource) Float32(name string) ([]float32, []int, error) {
 }
 
 // Names lists the stored names, sorted.
-func (s *MemSource) Names() []string {
-	names := make([]string, 0, len(s.t))
-	for n := range s.t {
+func (s *MemSource) Names() []string { return sortedNames(s.t) }
+
+// sortedNames returns the keys of m, sorted (empty, not nil, for an empty m).
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -161,14 +164,7 @@ func RandomSource(cfg Config, seed uint64) (enc, dec *RandomWeights, err error) 
 func (r *RandomWeights) Has(name string) bool { _, ok := r.shapes[name]; return ok }
 
 // Names lists the layout's names, sorted.
-func (r *RandomWeights) Names() []string {
-	names := make([]string, 0, len(r.shapes))
-	for n := range r.shapes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func (r *RandomWeights) Names() []string { return sortedNames(r.shapes) }
 
 // Shape returns name's shape.
 func (r *RandomWeights) Shape(name string) ([]int, bool) {
