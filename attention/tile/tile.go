@@ -13,12 +13,7 @@ func Gemm4(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc i
 		_ = a[3*lda+k-1]
 		_ = b[(k-1)*ldb+31]
 		_ = c[3*ldc+31]
-		var bp *float32
-		if beta != nil {
-			_ = beta[3]
-			bp = &beta[0]
-		}
-		gemm4x32AVX512(k, &a[0], lda, &b[0], ldb, &c[0], ldc, bp)
+		gemm4x32AVX512(k, &a[0], lda, &b[0], ldb, &c[0], ldc, betaPtr(beta, 4))
 		return
 	}
 	GemmGo(4, 32, k, a, lda, b, ldb, c, ldc, beta)
@@ -30,15 +25,32 @@ func Gemm1(k int, a []float32, b []float32, ldb int, c []float32, beta []float32
 		_ = a[k-1]
 		_ = b[(k-1)*ldb+31]
 		_ = c[31]
-		var bp *float32
-		if beta != nil {
-			_ = beta[0]
-			bp = &beta[0]
-		}
-		gemm1x32AVX512(k, &a[0], &b[0], ldb, &c[0], bp)
+		gemm1x32AVX512(k, &a[0], &b[0], ldb, &c[0], betaPtr(beta, 1))
 		return
 	}
 	GemmGo(1, 32, k, a, 0, b, ldb, c, 0, beta)
+}
+
+// betaPtr is the kernels' beta argument for a block of rows rows: nil, or
+// &beta[0] once beta is known to hold rows entries.
+func betaPtr(beta []float32, rows int) *float32 {
+	if beta == nil {
+		return nil
+	}
+	_ = beta[rows-1]
+	return &beta[0]
+}
+
+// scaleRow sets row r of a C block, cr, to beta[r]·cr, or clears it when
+// beta is nil (C overwritten, not read).
+func scaleRow(cr, beta []float32, r int) {
+	if beta == nil {
+		clear(cr)
+	} else if f := beta[r]; f != 1 {
+		for j := range cr {
+			cr[j] *= f
+		}
+	}
 }
 
 // GemmGo is the pure-Go micro-kernel for any m×n block: C = beta[r]·C + A·B.
@@ -47,14 +59,7 @@ func Gemm1(k int, a []float32, b []float32, ldb int, c []float32, beta []float32
 // register blocks of accumulators.
 func GemmGo(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, beta []float32) {
 	for r := 0; r < m; r++ {
-		cr := c[r*ldc : r*ldc+n]
-		if beta == nil {
-			clear(cr)
-		} else if f := beta[r]; f != 1 {
-			for j := range cr {
-				cr[j] *= f
-			}
-		}
+		scaleRow(c[r*ldc:r*ldc+n], beta, r)
 	}
 	r := 0
 	for ; r+2 <= m; r += 2 {
@@ -255,12 +260,7 @@ func Gemm8(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc i
 		_ = a[7*lda+k-1]
 		_ = b[(k-1)*ldb+32*panels-1]
 		_ = c[7*ldc+32*panels-1]
-		var bp *float32
-		if beta != nil {
-			_ = beta[7]
-			bp = &beta[0]
-		}
-		gemm8x32AVX512(k, &a[0], lda, &b[0], ldb, &c[0], ldc, bp, panels)
+		gemm8x32AVX512(k, &a[0], lda, &b[0], ldb, &c[0], ldc, betaPtr(beta, 8), panels)
 		return
 	}
 	GemmGo(8, 32*panels, k, a, lda, b, ldb, c, ldc, beta)

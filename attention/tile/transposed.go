@@ -9,12 +9,7 @@ func Gemm4AT(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc
 		_ = a[(k-1)*lda+3]
 		_ = b[(k-1)*ldb+31]
 		_ = c[3*ldc+31]
-		var bp *float32
-		if beta != nil {
-			_ = beta[3]
-			bp = &beta[0]
-		}
-		gemm4x32ATAVX512(k, &a[0], lda, &b[0], ldb, &c[0], ldc, bp)
+		gemm4x32ATAVX512(k, &a[0], lda, &b[0], ldb, &c[0], ldc, betaPtr(beta, 4))
 		return
 	}
 	GemmGoAT(4, 32, k, a, lda, b, ldb, c, ldc, beta)
@@ -24,13 +19,7 @@ func Gemm4AT(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc
 func GemmGoAT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, beta []float32) {
 	for r := range m {
 		cr := c[r*ldc : r*ldc+n]
-		if beta == nil {
-			clear(cr)
-		} else if f := beta[r]; f != 1 {
-			for j := range cr {
-				cr[j] *= f
-			}
-		}
+		scaleRow(cr, beta, r)
 		for p := range k {
 			x := a[p*lda+r]
 			if x == 0 {
@@ -91,12 +80,7 @@ func Gemm8AT(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc
 		_ = a[(k-1)*lda+7]
 		_ = b[(k-1)*ldb+32*panels-1]
 		_ = c[7*ldc+32*panels-1]
-		var bp *float32
-		if beta != nil {
-			_ = beta[7]
-			bp = &beta[0]
-		}
-		gemm8x32ATAVX512(k, &a[0], lda, &b[0], ldb, &c[0], ldc, bp, panels)
+		gemm8x32ATAVX512(k, &a[0], lda, &b[0], ldb, &c[0], ldc, betaPtr(beta, 8), panels)
 		return
 	}
 	GemmGoAT(8, 32*panels, k, a, lda, b, ldb, c, ldc, beta)
