@@ -2,6 +2,149 @@
 
 #include "textflag.h"
 
+// Pieces of several kernels below, as macros: each kernel's instructions
+// are the same as if written out.
+
+#define BCAST(v, z) MOVL $v, AX; VPBROADCASTD AX, z
+
+// EXPCONST loads EXP16's constants (AX clobbered): Z17 log2 e, Z18 ln2 hi,
+// Z19 ln2 lo, Z20–Z25 1/7!, 1/6!, 1/5!, 1/4!, 1/3!, 1/2 (the Taylor
+// polynomial, highest degree first), Z26 1, Z28 −86.
+#define EXPCONST \
+	BCAST(0x3fb8aa3b, Z17); \
+	BCAST(0x3f318000, Z18); \
+	BCAST(0xb95e8083, Z19); \
+	BCAST(0x39500d01, Z20); \
+	BCAST(0x3ab60b61, Z21); \
+	BCAST(0x3c088889, Z22); \
+	BCAST(0x3d2aaaab, Z23); \
+	BCAST(0x3e2aaaab, Z24); \
+	BCAST(0x3f000000, Z25); \
+	BCAST(0x3f800000, Z26); \
+	BCAST(0xc2ac0000, Z28)
+
+// EXP16 sets P = exp(X) for 16 lanes, exactly 0 where X < −86 (so no
+// subnormal is ever produced: they cost microcode assists), with the
+// constants of EXPCONST in Z17–Z28; X, N and K2 are clobbered.
+#define EXP16(X, N, P) \
+	VCMPPS       $1, Z28, X, K2; \
+	VMAXPS       Z28, X, X; \
+	VMULPS       Z17, X, N; \
+	VRNDSCALEPS  $0, N, N; \
+	VFNMADD231PS Z18, N, X; \
+	VFNMADD231PS Z19, N, X; \
+	VMOVAPS      Z20, P; \
+	VFMADD213PS  Z21, X, P; \
+	VFMADD213PS  Z22, X, P; \
+	VFMADD213PS  Z23, X, P; \
+	VFMADD213PS  Z24, X, P; \
+	VFMADD213PS  Z25, X, P; \
+	VFMADD213PS  Z26, X, P; \
+	VFMADD213PS  Z26, X, P; \
+	VSCALEFPS    N, P, P; \
+	VPXORD       P, P, K2, P
+
+// HREDUCE folds the 16 float32 lanes of Z0 into the low lane of X0 with op
+// (a packed add or max) and ops (its scalar form); Y1 is clobbered.
+#define HREDUCE(op, ops) \
+	VEXTRACTF64X4 $1, Z0, Y1; \
+	op            Y1, Y0, Y0; \
+	VEXTRACTF128  $1, Y0, X1; \
+	op            X1, X0, X0; \
+	VMOVHLPS      X0, X0, X1; \
+	op            X1, X0, X0; \
+	VMOVSHDUP     X0, X1; \
+	ops           X1, X0, X0
+
+// FMA2 adds one row's share of a rank-1 update: acc0 += b0·a and
+// acc1 += b1·a, with b0, b1 the two halves of a B row and a the row's A
+// value, broadcast.
+#define FMA2(b0, b1, a, acc0, acc1) \
+	VFMADD231PS b0, a, acc0; \
+	VFMADD231PS b1, a, acc1
+
+// FMA4x32 is the rank-1 update of a 4×32 block: B row in b0, b1, the rows'
+// A values in a0–a3, accumulators Z0–Z7.
+#define FMA4x32(b0, b1, a0, a1, a2, a3) \
+	FMA2(b0, b1, a0, Z0, Z1); \
+	FMA2(b0, b1, a1, Z2, Z3); \
+	FMA2(b0, b1, a2, Z4, Z5); \
+	FMA2(b0, b1, a3, Z6, Z7)
+
+// FMA8x32 is the rank-1 update of an 8×32 block: B row in Z16, Z17, the
+// rows' A values in Z18–Z25, accumulators Z0–Z15.
+#define FMA8x32 \
+	FMA4x32(Z16, Z17, Z18, Z19, Z20, Z21); \
+	FMA2(Z16, Z17, Z22, Z8, Z9); \
+	FMA2(Z16, Z17, Z23, Z10, Z11); \
+	FMA2(Z16, Z17, Z24, Z12, Z13); \
+	FMA2(Z16, Z17, Z25, Z14, Z15)
+
+// ZERO4 clears four registers; ZERO8 and ZERO16 clear the accumulators
+// Z0–Z7 and Z0–Z15.
+#define ZERO4(a, b, c, d) \
+	VPXORD a, a, a; \
+	VPXORD b, b, b; \
+	VPXORD c, c, c; \
+	VPXORD d, d, d
+
+#define ZERO8 \
+	ZERO4(Z0, Z1, Z2, Z3); \
+	ZERO4(Z4, Z5, Z6, Z7)
+
+#define ZERO16 \
+	ZERO8; \
+	ZERO4(Z8, Z9, Z10, Z11); \
+	ZERO4(Z12, Z13, Z14, Z15)
+
+// BETAROW sets acc0, acc1 to beta[r]·C[r, 0:32] for one row r of a C block:
+// beta[r] at off(R11) (broadcast into t), the row's halves at lo and hi.
+#define BETAROW(off, lo, hi, t, acc0, acc1) \
+	VBROADCASTSS off(R11), t; \
+	VMULPS       lo, t, acc0; \
+	VMULPS       hi, t, acc1
+
+// STOREROW stores acc0, acc1 into one row of a C block (halves at lo, hi).
+#define STOREROW(lo, hi, acc0, acc1) \
+	VMOVUPS acc0, lo; \
+	VMOVUPS acc1, hi
+
+// C4BETA sets Z0–Z7 to beta[r]·C[r, 0:32] for the 4 rows of a C block:
+// beta at R11, C at DX, row stride R10 (bytes), 3·R10 in R13; Z8–Z11 are
+// clobbered.
+#define C4BETA \
+	BETAROW(0, 0(DX), 64(DX), Z8, Z0, Z1); \
+	BETAROW(4, 0(DX)(R10*1), 64(DX)(R10*1), Z9, Z2, Z3); \
+	BETAROW(8, 0(DX)(R10*2), 64(DX)(R10*2), Z10, Z4, Z5); \
+	BETAROW(12, 0(DX)(R13*1), 64(DX)(R13*1), Z11, Z6, Z7)
+
+// C4STORE stores Z0–Z7 into the 4×32 C block (registers as in C4BETA).
+#define C4STORE \
+	STOREROW(0(DX), 64(DX), Z0, Z1); \
+	STOREROW(0(DX)(R10*1), 64(DX)(R10*1), Z2, Z3); \
+	STOREROW(0(DX)(R10*2), 64(DX)(R10*2), Z4, Z5); \
+	STOREROW(0(DX)(R13*1), 64(DX)(R13*1), Z6, Z7)
+
+// C8BETA is C4BETA for the 8 rows of an 8×32 block (Z0–Z15), rows 4–7 at
+// BX; Z16 is clobbered.
+#define C8BETA \
+	BETAROW(0, 0(DX), 64(DX), Z16, Z0, Z1); \
+	BETAROW(4, 0(DX)(R10*1), 64(DX)(R10*1), Z16, Z2, Z3); \
+	BETAROW(8, 0(DX)(R10*2), 64(DX)(R10*2), Z16, Z4, Z5); \
+	BETAROW(12, 0(DX)(R13*1), 64(DX)(R13*1), Z16, Z6, Z7); \
+	BETAROW(16, 0(BX), 64(BX), Z16, Z8, Z9); \
+	BETAROW(20, 0(BX)(R10*1), 64(BX)(R10*1), Z16, Z10, Z11); \
+	BETAROW(24, 0(BX)(R10*2), 64(BX)(R10*2), Z16, Z12, Z13); \
+	BETAROW(28, 0(BX)(R13*1), 64(BX)(R13*1), Z16, Z14, Z15)
+
+// C8STORE stores Z0–Z15 into the 8×32 C block (registers as in C8BETA).
+#define C8STORE \
+	C4STORE; \
+	STOREROW(0(BX), 64(BX), Z8, Z9); \
+	STOREROW(0(BX)(R10*1), 64(BX)(R10*1), Z10, Z11); \
+	STOREROW(0(BX)(R10*2), 64(BX)(R10*2), Z12, Z13); \
+	STOREROW(0(BX)(R13*1), 64(BX)(R13*1), Z14, Z15)
+
 // func gemm4x32AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta *float32)
 // C[r,0:32] = beta[r]·C[r,0:32] + Σ_p A[r,p]·B[p,0:32], r < 4 (beta nil: C overwritten).
 TEXT ·gemm4x32AVX512(SB), NOSPLIT, $0-64
@@ -20,29 +163,11 @@ TEXT ·gemm4x32AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R13
 	TESTQ R11, R11
 	JZ   g4zero
-	VBROADCASTSS 0(R11), Z8
-	VMULPS       0(DX), Z8, Z0
-	VMULPS       64(DX), Z8, Z1
-	VBROADCASTSS 4(R11), Z9
-	VMULPS       0(DX)(R10*1), Z9, Z2
-	VMULPS       64(DX)(R10*1), Z9, Z3
-	VBROADCASTSS 8(R11), Z10
-	VMULPS       0(DX)(R10*2), Z10, Z4
-	VMULPS       64(DX)(R10*2), Z10, Z5
-	VBROADCASTSS 12(R11), Z11
-	VMULPS       0(DX)(R13*1), Z11, Z6
-	VMULPS       64(DX)(R13*1), Z11, Z7
+	C4BETA
 	JMP          g4loop
 
 g4zero:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
+	ZERO8
 
 g4loop:
 	CMPQ CX, $2
@@ -53,14 +178,7 @@ g4loop:
 	VBROADCASTSS 0(SI)(R8*1), Z11
 	VBROADCASTSS 0(SI)(R8*2), Z12
 	VBROADCASTSS 0(SI)(R12*1), Z13
-	VFMADD231PS  Z8, Z10, Z0
-	VFMADD231PS  Z9, Z10, Z1
-	VFMADD231PS  Z8, Z11, Z2
-	VFMADD231PS  Z9, Z11, Z3
-	VFMADD231PS  Z8, Z12, Z4
-	VFMADD231PS  Z9, Z12, Z5
-	VFMADD231PS  Z8, Z13, Z6
-	VFMADD231PS  Z9, Z13, Z7
+	FMA4x32(Z8, Z9, Z10, Z11, Z12, Z13)
 	ADDQ         R9, DI
 	VMOVUPS      0(DI), Z14
 	VMOVUPS      64(DI), Z15
@@ -68,14 +186,7 @@ g4loop:
 	VBROADCASTSS 4(SI)(R8*1), Z17
 	VBROADCASTSS 4(SI)(R8*2), Z18
 	VBROADCASTSS 4(SI)(R12*1), Z19
-	VFMADD231PS  Z14, Z16, Z0
-	VFMADD231PS  Z15, Z16, Z1
-	VFMADD231PS  Z14, Z17, Z2
-	VFMADD231PS  Z15, Z17, Z3
-	VFMADD231PS  Z14, Z18, Z4
-	VFMADD231PS  Z15, Z18, Z5
-	VFMADD231PS  Z14, Z19, Z6
-	VFMADD231PS  Z15, Z19, Z7
+	FMA4x32(Z14, Z15, Z16, Z17, Z18, Z19)
 	ADDQ         R9, DI
 	ADDQ         $8, SI
 	SUBQ         $2, CX
@@ -90,24 +201,10 @@ g4tail:
 	VBROADCASTSS 0(SI)(R8*1), Z11
 	VBROADCASTSS 0(SI)(R8*2), Z12
 	VBROADCASTSS 0(SI)(R12*1), Z13
-	VFMADD231PS  Z8, Z10, Z0
-	VFMADD231PS  Z9, Z10, Z1
-	VFMADD231PS  Z8, Z11, Z2
-	VFMADD231PS  Z9, Z11, Z3
-	VFMADD231PS  Z8, Z12, Z4
-	VFMADD231PS  Z9, Z12, Z5
-	VFMADD231PS  Z8, Z13, Z6
-	VFMADD231PS  Z9, Z13, Z7
+	FMA4x32(Z8, Z9, Z10, Z11, Z12, Z13)
 
 g4store:
-	VMOVUPS Z0, 0(DX)
-	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 0(DX)(R10*1)
-	VMOVUPS Z3, 64(DX)(R10*1)
-	VMOVUPS Z4, 0(DX)(R10*2)
-	VMOVUPS Z5, 64(DX)(R10*2)
-	VMOVUPS Z6, 0(DX)(R13*1)
-	VMOVUPS Z7, 64(DX)(R13*1)
+	C4STORE
 	VZEROUPPER
 	RET
 
@@ -128,9 +225,7 @@ TEXT ·gemm1x32AVX512(SB), NOSPLIT, $0-48
 	VPXORD Z7, Z7, Z7
 	TESTQ R11, R11
 	JZ   g1zero
-	VBROADCASTSS 0(R11), Z8
-	VMULPS       0(DX), Z8, Z0
-	VMULPS       64(DX), Z8, Z1
+	BETAROW(0, 0(DX), 64(DX), Z8, Z0, Z1)
 	JMP          g1loop
 
 g1zero:
@@ -183,25 +278,13 @@ g1store:
 	VZEROUPPER
 	RET
 
-#define BCAST(v, z) MOVL $v, AX; VPBROADCASTD AX, z
-
 // func expSubAVX512(s *float32, n int, m float32) float32
 // s[j] = exp(s[j]-m) for j < n (n a multiple of 16); returns the sum.
 TEXT ·expSubAVX512(SB), NOSPLIT, $0-28
 	MOVQ         s+0(FP), SI
 	MOVQ         n+8(FP), CX
 	VBROADCASTSS m+16(FP), Z16
-	BCAST(0x3fb8aa3b, Z17) // log2 e
-	BCAST(0x3f318000, Z18) // ln2 hi
-	BCAST(0xb95e8083, Z19) // ln2 lo
-	BCAST(0x39500d01, Z20) // 1/7!
-	BCAST(0x3ab60b61, Z21) // 1/6!
-	BCAST(0x3c088889, Z22) // 1/5!
-	BCAST(0x3d2aaaab, Z23) // 1/4!
-	BCAST(0x3e2aaaab, Z24) // 1/3!
-	BCAST(0x3f000000, Z25) // 1/2
-	BCAST(0x3f800000, Z26) // 1
-	BCAST(0xc2ac0000, Z28) // -86
+	EXPCONST
 	VPXORD       Z29, Z29, Z29
 
 eloop:
@@ -209,22 +292,7 @@ eloop:
 	JZ           edone
 	VMOVUPS      0(SI), Z0
 	VSUBPS       Z16, Z0, Z0
-	VCMPPS       $1, Z28, Z0, K2 // lanes below −86: result 0
-	VMAXPS       Z28, Z0, Z0
-	VMULPS       Z17, Z0, Z2
-	VRNDSCALEPS  $0, Z2, Z2
-	VFNMADD231PS Z18, Z2, Z0
-	VFNMADD231PS Z19, Z2, Z0
-	VMOVAPS      Z20, Z3
-	VFMADD213PS  Z21, Z0, Z3
-	VFMADD213PS  Z22, Z0, Z3
-	VFMADD213PS  Z23, Z0, Z3
-	VFMADD213PS  Z24, Z0, Z3
-	VFMADD213PS  Z25, Z0, Z3
-	VFMADD213PS  Z26, Z0, Z3
-	VFMADD213PS  Z26, Z0, Z3
-	VSCALEFPS    Z2, Z3, Z3
-	VPXORD       Z3, Z3, K2, Z3
+	EXP16(Z0, Z2, Z3) // exactly 0 below −86
 	VMOVUPS      Z3, 0(SI)
 	VADDPS       Z3, Z29, Z29
 	ADDQ         $64, SI
@@ -233,14 +301,7 @@ eloop:
 
 edone:
 	VMOVAPS       Z29, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VMOVHLPS      X0, X0, X1
-	VADDPS        X1, X0, X0
-	VMOVSHDUP     X0, X1
-	VADDSS        X1, X0, X0
+	HREDUCE(VADDPS, VADDSS)
 	VZEROUPPER
 	MOVSS         X0, ret+24(FP)
 	RET
@@ -321,14 +382,7 @@ rdone:
 	VADDPS        Z1, Z0, Z0
 	VADDPS        Z3, Z2, Z2
 	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VMOVHLPS      X0, X0, X1
-	VADDPS        X1, X0, X0
-	VMOVSHDUP     X0, X1
-	VADDSS        X1, X0, X0
+	HREDUCE(VADDPS, VADDSS)
 	VZEROUPPER
 	MOVSS         X0, ret+16(FP)
 	RET
@@ -365,14 +419,7 @@ mtail:
 
 mdone:
 	VMAXPS        Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VMAXPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VMAXPS        X1, X0, X0
-	VMOVHLPS      X0, X0, X1
-	VMAXPS        X1, X0, X0
-	VMOVSHDUP     X0, X1
-	VMAXSS        X1, X0, X0
+	HREDUCE(VMAXPS, VMAXSS)
 	VZEROUPPER
 	MOVSS         X0, ret+24(FP)
 	RET
@@ -394,29 +441,11 @@ TEXT ·gemm4x32ATAVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R13
 	TESTQ R11, R11
 	JZ   t4zero
-	VBROADCASTSS 0(R11), Z8
-	VMULPS       0(DX), Z8, Z0
-	VMULPS       64(DX), Z8, Z1
-	VBROADCASTSS 4(R11), Z9
-	VMULPS       0(DX)(R10*1), Z9, Z2
-	VMULPS       64(DX)(R10*1), Z9, Z3
-	VBROADCASTSS 8(R11), Z10
-	VMULPS       0(DX)(R10*2), Z10, Z4
-	VMULPS       64(DX)(R10*2), Z10, Z5
-	VBROADCASTSS 12(R11), Z11
-	VMULPS       0(DX)(R13*1), Z11, Z6
-	VMULPS       64(DX)(R13*1), Z11, Z7
+	C4BETA
 	JMP          t4loop
 
 t4zero:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
+	ZERO8
 
 t4loop:
 	CMPQ CX, $2
@@ -427,14 +456,7 @@ t4loop:
 	VBROADCASTSS 4(SI), Z11
 	VBROADCASTSS 8(SI), Z12
 	VBROADCASTSS 12(SI), Z13
-	VFMADD231PS  Z8, Z10, Z0
-	VFMADD231PS  Z9, Z10, Z1
-	VFMADD231PS  Z8, Z11, Z2
-	VFMADD231PS  Z9, Z11, Z3
-	VFMADD231PS  Z8, Z12, Z4
-	VFMADD231PS  Z9, Z12, Z5
-	VFMADD231PS  Z8, Z13, Z6
-	VFMADD231PS  Z9, Z13, Z7
+	FMA4x32(Z8, Z9, Z10, Z11, Z12, Z13)
 	ADDQ         R9, DI
 	ADDQ         R8, SI
 	VMOVUPS      0(DI), Z14
@@ -443,14 +465,7 @@ t4loop:
 	VBROADCASTSS 4(SI), Z17
 	VBROADCASTSS 8(SI), Z18
 	VBROADCASTSS 12(SI), Z19
-	VFMADD231PS  Z14, Z16, Z0
-	VFMADD231PS  Z15, Z16, Z1
-	VFMADD231PS  Z14, Z17, Z2
-	VFMADD231PS  Z15, Z17, Z3
-	VFMADD231PS  Z14, Z18, Z4
-	VFMADD231PS  Z15, Z18, Z5
-	VFMADD231PS  Z14, Z19, Z6
-	VFMADD231PS  Z15, Z19, Z7
+	FMA4x32(Z14, Z15, Z16, Z17, Z18, Z19)
 	ADDQ         R9, DI
 	ADDQ         R8, SI
 	SUBQ         $2, CX
@@ -465,47 +480,12 @@ t4tail:
 	VBROADCASTSS 4(SI), Z11
 	VBROADCASTSS 8(SI), Z12
 	VBROADCASTSS 12(SI), Z13
-	VFMADD231PS  Z8, Z10, Z0
-	VFMADD231PS  Z9, Z10, Z1
-	VFMADD231PS  Z8, Z11, Z2
-	VFMADD231PS  Z9, Z11, Z3
-	VFMADD231PS  Z8, Z12, Z4
-	VFMADD231PS  Z9, Z12, Z5
-	VFMADD231PS  Z8, Z13, Z6
-	VFMADD231PS  Z9, Z13, Z7
+	FMA4x32(Z8, Z9, Z10, Z11, Z12, Z13)
 
 t4store:
-	VMOVUPS Z0, 0(DX)
-	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 0(DX)(R10*1)
-	VMOVUPS Z3, 64(DX)(R10*1)
-	VMOVUPS Z4, 0(DX)(R10*2)
-	VMOVUPS Z5, 64(DX)(R10*2)
-	VMOVUPS Z6, 0(DX)(R13*1)
-	VMOVUPS Z7, 64(DX)(R13*1)
+	C4STORE
 	VZEROUPPER
 	RET
-
-// EXP16 sets P = exp(X) for 16 lanes, exactly 0 where X < −86 (so no
-// subnormal is ever produced: they cost microcode assists), with the
-// constants of expSubAVX512 in Z17–Z28; X, N and K2 are clobbered.
-#define EXP16(X, N, P) \
-	VCMPPS       $1, Z28, X, K2; \
-	VMAXPS       Z28, X, X; \
-	VMULPS       Z17, X, N; \
-	VRNDSCALEPS  $0, N, N; \
-	VFNMADD231PS Z18, N, X; \
-	VFNMADD231PS Z19, N, X; \
-	VMOVAPS      Z20, P; \
-	VFMADD213PS  Z21, X, P; \
-	VFMADD213PS  Z22, X, P; \
-	VFMADD213PS  Z23, X, P; \
-	VFMADD213PS  Z24, X, P; \
-	VFMADD213PS  Z25, X, P; \
-	VFMADD213PS  Z26, X, P; \
-	VFMADD213PS  Z26, X, P; \
-	VSCALEFPS    N, P, P; \
-	VPXORD       P, P, K2, P
 
 // func softmaxColsAVX512(s *float32, rows int, ld int, cols int, m *float32, l *float32, alpha *float32)
 // Online-softmax update of a transposed score block: for every column r
@@ -521,17 +501,7 @@ TEXT ·softmaxColsAVX512(SB), NOSPLIT, $0-56
 	MOVQ l+40(FP), R11
 	MOVQ alpha+48(FP), R12
 	SHLQ $2, R9
-	BCAST(0x3fb8aa3b, Z17)
-	BCAST(0x3f318000, Z18)
-	BCAST(0xb95e8083, Z19)
-	BCAST(0x39500d01, Z20)
-	BCAST(0x3ab60b61, Z21)
-	BCAST(0x3c088889, Z22)
-	BCAST(0x3d2aaaab, Z23)
-	BCAST(0x3e2aaaab, Z24)
-	BCAST(0x3f000000, Z25)
-	BCAST(0x3f800000, Z26)
-	BCAST(0xc2ac0000, Z28) // -86
+	EXPCONST
 
 scol:
 	TESTQ   CX, CX
@@ -613,49 +583,11 @@ gemm8x32panel:
 	LEAQ (DX)(R10*4), BX  // C row 4
 	TESTQ R11, R11
 	JZ    gemm8x32zero
-	VBROADCASTSS 0(R11), Z16
-	VMULPS       0(DX), Z16, Z0
-	VMULPS       64(DX), Z16, Z1
-	VBROADCASTSS 4(R11), Z16
-	VMULPS       0(DX)(R10*1), Z16, Z2
-	VMULPS       64(DX)(R10*1), Z16, Z3
-	VBROADCASTSS 8(R11), Z16
-	VMULPS       0(DX)(R10*2), Z16, Z4
-	VMULPS       64(DX)(R10*2), Z16, Z5
-	VBROADCASTSS 12(R11), Z16
-	VMULPS       0(DX)(R13*1), Z16, Z6
-	VMULPS       64(DX)(R13*1), Z16, Z7
-	VBROADCASTSS 16(R11), Z16
-	VMULPS       0(BX), Z16, Z8
-	VMULPS       64(BX), Z16, Z9
-	VBROADCASTSS 20(R11), Z16
-	VMULPS       0(BX)(R10*1), Z16, Z10
-	VMULPS       64(BX)(R10*1), Z16, Z11
-	VBROADCASTSS 24(R11), Z16
-	VMULPS       0(BX)(R10*2), Z16, Z12
-	VMULPS       64(BX)(R10*2), Z16, Z13
-	VBROADCASTSS 28(R11), Z16
-	VMULPS       0(BX)(R13*1), Z16, Z14
-	VMULPS       64(BX)(R13*1), Z16, Z15
+	C8BETA
 	JMP   gemm8x32loop
 
 gemm8x32zero:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO16
 
 gemm8x32loop:
 	TESTQ CX, CX
@@ -670,22 +602,7 @@ gemm8x32loop:
 	VBROADCASTSS 0(R14)(R8*1), Z23
 	VBROADCASTSS 0(R14)(R8*2), Z24
 	VBROADCASTSS 0(R14)(R12*1), Z25
-	VFMADD231PS Z16, Z18, Z0
-	VFMADD231PS Z17, Z18, Z1
-	VFMADD231PS Z16, Z19, Z2
-	VFMADD231PS Z17, Z19, Z3
-	VFMADD231PS Z16, Z20, Z4
-	VFMADD231PS Z17, Z20, Z5
-	VFMADD231PS Z16, Z21, Z6
-	VFMADD231PS Z17, Z21, Z7
-	VFMADD231PS Z16, Z22, Z8
-	VFMADD231PS Z17, Z22, Z9
-	VFMADD231PS Z16, Z23, Z10
-	VFMADD231PS Z17, Z23, Z11
-	VFMADD231PS Z16, Z24, Z12
-	VFMADD231PS Z17, Z24, Z13
-	VFMADD231PS Z16, Z25, Z14
-	VFMADD231PS Z17, Z25, Z15
+	FMA8x32
 	ADDQ R9, DI
 	ADDQ $4, SI
 	ADDQ $4, R14
@@ -693,22 +610,7 @@ gemm8x32loop:
 	JMP  gemm8x32loop
 
 gemm8x32store:
-	VMOVUPS Z0, 0(DX)
-	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 0(DX)(R10*1)
-	VMOVUPS Z3, 64(DX)(R10*1)
-	VMOVUPS Z4, 0(DX)(R10*2)
-	VMOVUPS Z5, 64(DX)(R10*2)
-	VMOVUPS Z6, 0(DX)(R13*1)
-	VMOVUPS Z7, 64(DX)(R13*1)
-	VMOVUPS Z8, 0(BX)
-	VMOVUPS Z9, 64(BX)
-	VMOVUPS Z10, 0(BX)(R10*1)
-	VMOVUPS Z11, 64(BX)(R10*1)
-	VMOVUPS Z12, 0(BX)(R10*2)
-	VMOVUPS Z13, 64(BX)(R10*2)
-	VMOVUPS Z14, 0(BX)(R13*1)
-	VMOVUPS Z15, 64(BX)(R13*1)
+	C8STORE
 	ADDQ $128, DX
 	MOVQ b+24(FP), DI
 	ADDQ $128, DI
@@ -740,49 +642,11 @@ gemm8x32ATpanel:
 	LEAQ (DX)(R10*4), BX  // C row 4
 	TESTQ R11, R11
 	JZ    gemm8x32ATzero
-	VBROADCASTSS 0(R11), Z16
-	VMULPS       0(DX), Z16, Z0
-	VMULPS       64(DX), Z16, Z1
-	VBROADCASTSS 4(R11), Z16
-	VMULPS       0(DX)(R10*1), Z16, Z2
-	VMULPS       64(DX)(R10*1), Z16, Z3
-	VBROADCASTSS 8(R11), Z16
-	VMULPS       0(DX)(R10*2), Z16, Z4
-	VMULPS       64(DX)(R10*2), Z16, Z5
-	VBROADCASTSS 12(R11), Z16
-	VMULPS       0(DX)(R13*1), Z16, Z6
-	VMULPS       64(DX)(R13*1), Z16, Z7
-	VBROADCASTSS 16(R11), Z16
-	VMULPS       0(BX), Z16, Z8
-	VMULPS       64(BX), Z16, Z9
-	VBROADCASTSS 20(R11), Z16
-	VMULPS       0(BX)(R10*1), Z16, Z10
-	VMULPS       64(BX)(R10*1), Z16, Z11
-	VBROADCASTSS 24(R11), Z16
-	VMULPS       0(BX)(R10*2), Z16, Z12
-	VMULPS       64(BX)(R10*2), Z16, Z13
-	VBROADCASTSS 28(R11), Z16
-	VMULPS       0(BX)(R13*1), Z16, Z14
-	VMULPS       64(BX)(R13*1), Z16, Z15
+	C8BETA
 	JMP   gemm8x32ATloop
 
 gemm8x32ATzero:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO16
 
 gemm8x32ATloop:
 	TESTQ CX, CX
@@ -797,44 +661,14 @@ gemm8x32ATloop:
 	VBROADCASTSS 20(SI), Z23
 	VBROADCASTSS 24(SI), Z24
 	VBROADCASTSS 28(SI), Z25
-	VFMADD231PS Z16, Z18, Z0
-	VFMADD231PS Z17, Z18, Z1
-	VFMADD231PS Z16, Z19, Z2
-	VFMADD231PS Z17, Z19, Z3
-	VFMADD231PS Z16, Z20, Z4
-	VFMADD231PS Z17, Z20, Z5
-	VFMADD231PS Z16, Z21, Z6
-	VFMADD231PS Z17, Z21, Z7
-	VFMADD231PS Z16, Z22, Z8
-	VFMADD231PS Z17, Z22, Z9
-	VFMADD231PS Z16, Z23, Z10
-	VFMADD231PS Z17, Z23, Z11
-	VFMADD231PS Z16, Z24, Z12
-	VFMADD231PS Z17, Z24, Z13
-	VFMADD231PS Z16, Z25, Z14
-	VFMADD231PS Z17, Z25, Z15
+	FMA8x32
 	ADDQ R9, DI
 	ADDQ R8, SI
 	DECQ CX
 	JMP  gemm8x32ATloop
 
 gemm8x32ATstore:
-	VMOVUPS Z0, 0(DX)
-	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 0(DX)(R10*1)
-	VMOVUPS Z3, 64(DX)(R10*1)
-	VMOVUPS Z4, 0(DX)(R10*2)
-	VMOVUPS Z5, 64(DX)(R10*2)
-	VMOVUPS Z6, 0(DX)(R13*1)
-	VMOVUPS Z7, 64(DX)(R13*1)
-	VMOVUPS Z8, 0(BX)
-	VMOVUPS Z9, 64(BX)
-	VMOVUPS Z10, 0(BX)(R10*1)
-	VMOVUPS Z11, 64(BX)(R10*1)
-	VMOVUPS Z12, 0(BX)(R10*2)
-	VMOVUPS Z13, 64(BX)(R10*2)
-	VMOVUPS Z14, 0(BX)(R13*1)
-	VMOVUPS Z15, 64(BX)(R13*1)
+	C8STORE
 	ADDQ $128, DX
 	MOVQ b+24(FP), DI
 	ADDQ $128, DI
@@ -887,14 +721,7 @@ dch16:
 
 dred:
 	VADDPS        Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VMOVHLPS      X0, X0, X1
-	VADDPS        X1, X0, X0
-	VMOVSHDUP     X0, X1
-	VADDSS        X1, X0, X0
+	HREDUCE(VADDPS, VADDSS)
 	MOVSS         X0, 0(DX)
 	ADDQ          $4, DX
 	ADDQ          R9, DI
@@ -916,14 +743,7 @@ TEXT ·pv64AVX512(SB), NOSPLIT, $0-40
 	MOVQ   ldv+24(FP), R9
 	MOVQ   o+32(FP), DX
 	SHLQ   $2, R9
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
+	ZERO8
 
 pvloop:
 	CMPQ         CX, $2
