@@ -3,7 +3,6 @@ package benchmarks
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -481,12 +480,10 @@ func readPeer(path string) (map[string]float64, error) {
 func writeAttention(w io.Writer, format string, env *Env, threads []int, rs []AttentionResult) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return writeJSON(w, struct {
 			Env     *Env              `json:"env"`
 			Results []AttentionResult `json:"results"`
-		}{env, rs})
+		}{env, rs}, "  ")
 	case "csv":
 		if err := env.Write(w, "csv", threads); err != nil {
 			return err

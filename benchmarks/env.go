@@ -3,7 +3,6 @@ package benchmarks
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -206,9 +205,7 @@ func loadAvg() string {
 func (e *Env) Write(w io.Writer, format string, threads []int) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(e)
+		return writeJSON(w, e, "  ")
 	case "csv":
 		var b strings.Builder
 		fmt.Fprintf(&b, "# cpu,%q\n# simd,%q\n# gomaxprocs,%d\n# go,%s\n# blas,%q\n# load_avg,%s\n# peak_kind,%q\n",

@@ -3,7 +3,6 @@ package benchmarks
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -326,9 +325,7 @@ func WriteGEMM(w io.Writer, rep *GEMMReport, format string) error {
 	}
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(w, rep, "  ")
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"m", "n", "k", "layout", "backend", "threads", "seconds", "gflops", "peak_pct", "vs_gonum", "max_rel_err", "weight_gbs", "bw_pct"})

@@ -2,7 +2,6 @@ package benchmarks
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -157,16 +156,8 @@ func MeasureDType(ctx context.Context, o DTypeOptions) (*DTypeReport, error) {
 // ("json"); a nil report or another format is an error, and nothing is
 // written.
 func WriteDType(w io.Writer, rep *DTypeReport, format string) error {
-	if rep == nil {
-		return fmt.Errorf("dtype benchmark: no report to write")
-	}
-	if format != "" && format != "md" && format != "json" {
-		return fmt.Errorf("dtype benchmark: unknown format %q (md or json)", format)
-	}
-	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	if md, err := startReport(w, "dtype benchmark", rep, rep == nil, format, "  "); !md {
+		return err
 	}
 	fmt.Fprintf(w, "CPU: %s; tier %s; read bandwidth probe %.1f GB/s\n\n", rep.CPU, rep.Tier, rep.ReadBW)
 	fmt.Fprintln(w, "| M,N,K | dtype | thr | weight MB | copies | µs/call | weight GB/s | % read BW | G weights/s | speed vs f32 |")

@@ -2,7 +2,6 @@ package benchmarks
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -76,8 +75,9 @@ func MeasureScaling(ctx context.Context, opts ScalingOptions) (*ScalingReport, e
 		return nil, fmt.Errorf("bench scaling: --threads %d: compare at least 2 threads with 1", opts.Threads)
 	case opts.Rounds < 1:
 		return nil, fmt.Errorf("bench scaling: --rounds %d: need at least 1", opts.Rounds)
-	case opts.Format != "" && opts.Format != "md" && opts.Format != "json":
-		return nil, fmt.Errorf("bench scaling: unknown format %q (md or json)", opts.Format)
+	}
+	if err := mdOrJSON("bench scaling", opts.Format); err != nil {
+		return nil, err
 	}
 	for _, s := range opts.Shapes {
 		if err := checkMatmulShape(s); err != nil {
@@ -175,16 +175,8 @@ func median(v []float64) float64 {
 // ("json"); a nil report or another format is an error, and nothing is
 // written.
 func WriteScaling(w io.Writer, rep *ScalingReport, format string) error {
-	if rep == nil {
-		return fmt.Errorf("bench scaling: no report to write")
-	}
-	if format != "" && format != "md" && format != "json" {
-		return fmt.Errorf("bench scaling: unknown format %q (md or json)", format)
-	}
-	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", " ")
-		return enc.Encode(rep)
+	if md, err := startReport(w, "bench scaling", rep, rep == nil, format, " "); !md {
+		return err
 	}
 	fmt.Fprintf(w, "CPU: %s; tier %s; %d threads vs 1; %d interleaved rounds (best of 3 calls per cell)\n\n", rep.CPU, rep.Tier, rep.Threads, rep.Rounds)
 	fmt.Fprintf(w, "| M,N,K | 1 thread GFLOPS | %d threads GFLOPS | %d ÷ 1 (median) | range | ÷ FMA loop's |\n|---|---|---|---|---|---|\n", rep.Threads, rep.Threads)
