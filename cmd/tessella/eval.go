@@ -109,18 +109,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	opts := shapes64.EvalOptions{Split: *split, N: *n, Seed: *seed, KeepImages: *sheet != ""}
-	if set["temperature"] {
-		opts.Temperature = temp
-	}
-	if set["top-k"] {
-		opts.TopK = topK
-	}
-	if set["supercondition"] {
-		opts.Supercondition = supercon
-	}
-	if set["candidates"] {
-		opts.Candidates = *cands
-	}
+	opts.Temperature, opts.TopK, opts.Supercondition, opts.Candidates = samplingOverrides(set, temp, topK, supercon, *cands)
 	if set["sample-seed"] {
 		opts.SampleSeed = sseed
 	}

@@ -115,19 +115,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintln(stderr, "tessella: note: the built-in model is not trained yet (random weights): the image shows noise; use --model mini|mega|DIR for real images")
 		}
 		gen = eng
-		// Sampling settings go to the engine only when given: each model has its own defaults.
-		if set["temperature"] {
-			req.Temperature = temp
-		}
-		if set["top-k"] {
-			req.TopK = topK
-		}
-		if set["supercondition"] {
-			req.Supercondition = supercon
-		}
-		if set["candidates"] {
-			req.Candidates = *cands
-		}
+		req.Temperature, req.TopK, req.Supercondition, req.Candidates = samplingOverrides(set, temp, topK, supercon, *cands)
 		req.Grid, req.RNG, req.Seamless, req.Threads, req.Scale = *grid, *rng, *seamless, *threads, *scale
 		if set["seed"] {
 			req.Seed = seed
@@ -204,6 +192,25 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintln(stderr, summary(res, paths))
 	return nil
+}
+
+// samplingOverrides returns --temperature, --top-k, --supercondition and
+// --candidates where the command line sets them, and nil or 0 (the model's
+// default) where it does not: each model has its own defaults.
+func samplingOverrides(set map[string]bool, temp *float64, topK *int, supercon *float64, cands int) (t *float64, k *int, f *float64, c int) {
+	if set["temperature"] {
+		t = temp
+	}
+	if set["top-k"] {
+		k = topK
+	}
+	if set["supercondition"] {
+		f = supercon
+	}
+	if set["candidates"] {
+		c = cands
+	}
+	return t, k, f, c
 }
 
 // refuseFlags returns a usage error if any of names was set on the command line.
