@@ -79,8 +79,7 @@ func noArgs(fs *flag.FlagSet) error {
 }
 
 func benchAttention(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench attention", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bench attention", stderr, "")
 	kernels := fs.String("kernels", "", "comma-separated kernels (default: naive,online,flash,decode)")
 	shapes := fs.String("shapes", "", "comma-separated shapes, or all (default: a short list of DALL·E shapes and two sweeps)")
 	threads := fs.String("threads", "1,2", "comma-separated thread counts")
@@ -111,8 +110,7 @@ func benchAttention(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func benchGEMM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench gemm", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bench gemm", stderr, "")
 	threads := fs.String("threads", "1,2", "comma-separated thread counts")
 	format := fs.String("format", "md", "md, csv or json")
 	backends := fs.String("backends", "", "comma-separated: gonum, avx2, avx512, openblas (default: all available)")
@@ -141,8 +139,7 @@ func benchGEMM(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func benchScaling(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench scaling", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bench scaling", stderr, "")
 	threads := fs.Int("threads", 2, "threads compared with one thread")
 	rounds := fs.Int("rounds", 10, "interleaved rounds (the median ratio is reported)")
 	format := fs.String("format", "md", "md or json")
@@ -159,8 +156,7 @@ func benchScaling(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench model", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bench model", stderr, "")
 	modelArg := fs.String("model", "mini-random", "mini-random, mega-random, tiny-random, default, mini, mega, a directory or a .safetensors model file")
 	threads := fs.Int("threads", 0, "threads (0: all cores)")
 	format := fs.String("format", "md", "md or json")

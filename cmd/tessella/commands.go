@@ -22,6 +22,26 @@ import (
 	"github.com/tessella-ml/tessella/weights"
 )
 
+// newFlagSet is a command's flag set: parsing returns its errors (see
+// parseFlags) and messages go to stderr; a usage text, if not "", is printed
+// above the flags' defaults on -h and on a wrong flag.
+func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if usage != "" {
+		fs.Usage = func() {
+			fmt.Fprint(stderr, usage)
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// modelFlag defines --model as decode, tokenize, trace and serve take it.
+func modelFlag(fs *flag.FlagSet) *string {
+	return fs.String("model", "", "model: mini, mega, a directory, a .safetensors model file, or empty for the default model")
+}
+
 // parseFlags parses args into fs and maps -h and parse errors to errors.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
@@ -34,9 +54,8 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 }
 
 func cmdDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	modelArg := fs.String("model", "", "model: mini, mega, a directory, a .safetensors model file, or empty for the default model")
+	fs := newFlagSet("decode", stderr, "")
+	modelArg := modelFlag(fs)
 	tokPath := fs.String("tokens", "", "JSON file {\"tokens\": [[…], …]} as written by generate --tokens-out")
 	out := fs.String("out", "", "output PNG")
 	fs.StringVar(out, "o", "", "shorthand for --out")
@@ -86,9 +105,8 @@ func cmdDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func cmdTokenize(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	modelArg := fs.String("model", "", "model: mini, mega, a directory, a .safetensors model file, or empty for the default model")
+	fs := newFlagSet("tokenize", stderr, "")
+	modelArg := modelFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -131,8 +149,7 @@ func cmdTokenize(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdInspect(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("inspect", stderr, "")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err

@@ -32,16 +32,11 @@ Flags:
 
 // cmdConvert converts weights files to safetensors in another precision.
 func cmdConvert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("convert", stderr, convertUsage)
 	dtArg := fs.String("dtype", "", "precision: f32, f16, bf16 or q8 (required)")
 	force := fs.Bool("force", false, "overwrite existing output files")
 	floatArg := fs.String("float", "", "q8: precision of the tensors left unquantised, f32, f16 or bf16 (default: keep each one's)")
 	quiet := fs.Bool("quiet", false, "no per-file lines on stderr")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, convertUsage)
-		fs.PrintDefaults()
-	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err

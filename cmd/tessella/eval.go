@@ -46,8 +46,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if args[0] != "shapes" {
 		return usageError("eval: unknown benchmark %q (want shapes, or compare)", args[0])
 	}
-	fs := flag.NewFlagSet("eval shapes", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("eval shapes", stderr, evalUsage+"\nFlags:\n")
 	var (
 		split    = fs.String("split", "train", "train (seen compositions) or heldout (held-out kind/colour pairs)")
 		n        = fs.Int("n", 100, "number of prompts")
@@ -66,10 +65,6 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cands    = fs.Int("candidates", 0, "sample K images per prompt and score the one the engine keeps (see generate --candidates; default: the model's)")
 		noJudge  = fs.Bool("no-judge", false, "rank candidates by the model's own token probabilities even when the model file has a judge")
 	)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, evalUsage, "\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}

@@ -29,8 +29,7 @@ var (
 )
 
 func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("generate", stderr, "Usage: tessella generate [flags] PROMPT\n")
 	var (
 		backend  = fs.String("backend", "local", "local (the engine on this machine) or openai (the OpenAI Images API)")
 		out      = fs.String("out", "", "output file (default: a name made from the prompt and seed)")
@@ -62,10 +61,6 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		ascii    = fs.Bool("ascii", false, "show the image forming in the terminal (ANSI colours)")
 	)
 	fs.StringVar(out, "o", "", "shorthand for --out")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: tessella generate [flags] PROMPT")
-		fs.PrintDefaults()
-	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -25,18 +24,13 @@ Flags:
 
 // cmdPull downloads a published model.
 func cmdPull(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pull", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("pull", stderr, pullUsage)
 	dtArg := fs.String("dtype", "", "convert the weights to f32, f16, bf16 or q8 safetensors (default: keep the published .pt files)")
 	models := fs.String("models", "", "models folder (default $TESSELLA_MODELS or "+local.ModelsDir()+")")
 	baseURL := fs.String("base-url", "", "where the files are (default $TESSELLA_MIRROR or "+local.DefaultBaseURL+")")
 	keepPT := fs.Bool("keep-pt", false, "with --dtype: keep the downloaded .pt files")
 	retries := fs.Int("retries", 3, "times an interrupted transfer is resumed before giving up")
 	quiet := fs.Bool("quiet", false, "no progress bars or per-file lines")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, pullUsage)
-		fs.PrintDefaults()
-	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,10 +14,9 @@ import (
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", stderr, "")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (127.0.0.1 keeps it on this machine)")
-	modelArg := fs.String("model", "", "model: mini, mega, a directory, a .safetensors model file, or empty for the default model")
+	modelArg := modelFlag(fs)
 	key := fs.String("api-key", "", "require this API key (Authorization: Bearer KEY)")
 	keyFile := fs.String("api-key-file", "", "read the required API key from this file")
 	workers := fs.Int("workers", 1, "images generated at once")

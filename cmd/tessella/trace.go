@@ -12,9 +12,8 @@ import (
 )
 
 func cmdTrace(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	modelArg := fs.String("model", "", "model: mini, mega, a directory, a .safetensors model file, or empty for the default model")
+	fs := newFlagSet("trace", stderr, "")
+	modelArg := modelFlag(fs)
 	out := fs.String("out", "", "directory for the report (index.html and its images)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	rng := fs.String("rng", "go", "go or torch")
