@@ -108,10 +108,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if set["sample-seed"] {
 		opts.SampleSeed = sseed
 	}
-	if err := checkDType(*dtype); err != nil {
-		return err
-	}
-	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype, NoJudge: *noJudge})
+	eng, err := openEngine(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype, NoJudge: *noJudge})
 	if err != nil {
 		return err
 	}

@@ -98,10 +98,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		case *preview < 0:
 			return usageError("--preview must be ≥ 0, got %d", *preview)
 		}
-		if err := checkDType(*dtype); err != nil {
-			return err
-		}
-		eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype, NoJudge: *noJudge})
+		eng, err := openEngine(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype, NoJudge: *noJudge})
 		if err != nil {
 			return err
 		}

@@ -100,6 +100,15 @@ func checkDType(s string) error {
 	return nil
 }
 
+// openEngine opens the local engine after checking opts.DType (--dtype)
+// with checkDType.
+func openEngine(opts local.Options) (*local.Engine, error) {
+	if err := checkDType(opts.DType); err != nil {
+		return nil, err
+	}
+	return local.Open(opts)
+}
+
 const usage = `tessella: text-to-image on a CPU, offline.
 
 Usage:

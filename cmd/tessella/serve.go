@@ -53,10 +53,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkThreads(*threads); err != nil {
 		return err
 	}
-	if err := checkDType(*dtype); err != nil {
-		return err
-	}
-	eng, err := local.Open(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype})
+	eng, err := openEngine(local.Options{Model: *modelArg, Threads: *threads, DType: *dtype})
 	if err != nil {
 		return err
 	}
