@@ -69,9 +69,13 @@ func parseThreads(s string) ([]int, error) {
 	return out, nil
 }
 
-// noArgs refuses words left after a suite's flags: flag parsing stops at
-// the first one, so every flag after it would be silently ignored.
-func noArgs(fs *flag.FlagSet) error {
+// parseSuiteFlags parses a suite's flags (parseFlags) and refuses words
+// left after them: flag parsing stops at the first one, so every flag after
+// it would be silently ignored.
+func parseSuiteFlags(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	if fs.NArg() != 0 {
 		return usageError("%s takes flags only; unexpected arguments %q", fs.Name(), fs.Args())
 	}
@@ -88,10 +92,7 @@ func benchAttention(ctx context.Context, args []string, stdout, stderr io.Writer
 	force := fs.Bool("force", false, "overwrite existing plot files in --plot DIR")
 	peer := fs.String("peer", "", "CSV from benchmarks/attention_peer.py to compare with")
 	minTime := fs.Duration("min-time", 300*time.Millisecond, "least timing per kernel × shape × threads")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseSuiteFlags(fs, args); err != nil {
 		return err
 	}
 	th, err := parseThreads(*threads)
@@ -117,10 +118,7 @@ func benchGEMM(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	layouts := fs.String("layouts", "", "comma-separated weight layouts: nk (nn.Linear) and/or kn (default both)")
 	samples := fs.Int("samples", 3, "timed samples per cell (the median is reported)")
 	verbose := fs.Bool("v", false, "print one line per measured cell on stderr")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseSuiteFlags(fs, args); err != nil {
 		return err
 	}
 	th, err := parseThreads(*threads)
@@ -143,10 +141,7 @@ func benchScaling(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	threads := fs.Int("threads", 2, "threads compared with one thread")
 	rounds := fs.Int("rounds", 10, "interleaved rounds (the median ratio is reported)")
 	format := fs.String("format", "md", "md or json")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseSuiteFlags(fs, args); err != nil {
 		return err
 	}
 	if *threads < 2 || *threads > local.MaxThreads || *rounds < 1 {
@@ -165,10 +160,7 @@ func benchModel(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the timed generation to `FILE`")
 	force := fs.Bool("force", false, "overwrite an existing --cpuprofile file")
 	cands := fs.Int("candidates", 1, "time one image of K candidates (the default model's own default is 6)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
+	if err := parseSuiteFlags(fs, args); err != nil {
 		return err
 	}
 	if *cands < 1 || *cands > local.MaxCandidates {
