@@ -149,7 +149,11 @@ func planConvert(f *File, dt DType, opts *ConvertOptions) ([]outTensor, bool, er
 				if err != nil {
 					return nil, err
 				}
-				return encodeFloat32(v, to)
+				b, err := encodeFloat32(v, to)
+				if err != nil {
+					return nil, fmt.Errorf("weights: %s: tensor %q: %w", f.path, name, err)
+				}
+				return b, nil
 			}})
 		case Q8:
 			quantised = true
@@ -220,19 +224,81 @@ func int8Bytes(q []int8) []byte {
 // equal what WriteSafetensors would write for the same tensors); it is
 // written one tensor at a time (memory: about two copies of the largest
 // tensor) to a temporary file in out's directory, synced and renamed over
-// out. ctx is checked between tensors.
+// out, the way WriteSafetensors writes (a symbolic link at out is
+// followed and kept, the replaced file's permission bits are kept). ctx
+// is checked between tensors. An error of the input (reading it, a
+// tensor that cannot be converted, a name the output cannot hold) reads
+// "weights: IN: …", one of the write, ctx's included, "weights: OUT: …".
 func ConvertFile(ctx context.Context, in, out string, dt DType, opts ConvertOptions) error {
-	if err := checkTarget(dt, &opts); err != nil {
+	c, err := prepareConvert(in, dt, &opts)
+	if err != nil {
+		return err
+	}
+	defer c.f.Close()
+	err = writeAtomic(out, func(w io.Writer) error { return c.writeTo(ctx, w) })
+	var se *sourceError
+	if errors.As(err, &se) {
+		return se.err // already "weights: IN: …"
+	}
+	return err
+}
+
+// ConvertTo writes to w the bytes ConvertFile would write to a file: the
+// conversion of the weights file in to precision dt, as safetensors (see
+// ConvertFile). It writes the 8-byte length and the header, then one
+// tensor at a time; w is not buffered or synced here. ctx is checked
+// between tensors. Every error names the input ("weights: IN: …"), those
+// of w and ctx included; on an error w may have received part of the
+// output.
+func ConvertTo(ctx context.Context, in string, w io.Writer, dt DType, opts ConvertOptions) error {
+	c, err := prepareConvert(in, dt, &opts)
+	if err != nil {
+		return err
+	}
+	defer c.f.Close()
+	if err := c.writeTo(ctx, w); err != nil {
+		var se *sourceError
+		if errors.As(err, &se) {
+			return se.err
+		}
 		return fmt.Errorf("weights: %s: %w", in, err)
+	}
+	return nil
+}
+
+// conversion is a conversion prepared once, written by ConvertFile or
+// ConvertTo: the opened input, its output tensors in file order and the
+// header.
+type conversion struct {
+	in     string
+	f      *File
+	plan   []outTensor
+	header []byte
+}
+
+// sourceError marks an error of the input (reading or converting a
+// tensor), already prefixed "weights: IN: ", among the errors of
+// conversion.writeTo, whose others (ctx, the writer) carry no prefix.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
+
+// prepareConvert opens in and plans its conversion to dt: the output
+// tensors sorted into the order and header form of EncodeSafetensors.
+// Errors carry the prefix "weights: IN: ". The caller closes c.f.
+func prepareConvert(in string, dt DType, opts *ConvertOptions) (*conversion, error) {
+	if err := checkTarget(dt, opts); err != nil {
+		return nil, fmt.Errorf("weights: %s: %w", in, err)
 	}
 	f, err := Open(in)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	plan, quantised, err := planConvert(f, dt, &opts)
+	plan, quantised, err := planConvert(f, dt, opts)
 	if err != nil {
-		return err
+		f.Close()
+		return nil, err
 	}
 	meta := f.Metadata()
 	delete(meta, q8MetaGroup)
@@ -244,12 +310,6 @@ func ConvertFile(ctx context.Context, in, out string, dt DType, opts ConvertOpti
 	for k, v := range opts.Metadata {
 		meta[k] = v
 	}
-	return writePlan(ctx, out, plan, meta)
-}
-
-// writePlan writes the tensors of plan as safetensors, atomically, in the
-// order and header form of EncodeSafetensors.
-func writePlan(ctx context.Context, path string, plan []outTensor, meta map[string]string) error {
 	sort.SliceStable(plan, func(i, j int) bool {
 		si, sj := plan[i].dtype.Size(), plan[j].dtype.Size()
 		if si != sj {
@@ -259,30 +319,42 @@ func writePlan(ctx context.Context, path string, plan []outTensor, meta map[stri
 	})
 	h, err := safetensorsHeader(plan, meta)
 	if err != nil {
-		return fmt.Errorf("weights: %s: %w", path, err)
+		f.Close()
+		return nil, fmt.Errorf("weights: %s: %w", in, err)
 	}
-	return writeAtomic(path, func(w io.Writer) error {
-		var n [8]byte
-		binary.LittleEndian.PutUint64(n[:], uint64(len(h)))
-		w.Write(n[:])
-		w.Write(h)
-		for _, t := range plan {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			b, err := t.bytes()
-			if err != nil {
-				return err
-			}
-			if len(b) != t.size {
-				return fmt.Errorf("tensor %q: %d bytes, want %d", t.name, len(b), t.size)
-			}
-			if _, err = w.Write(b); err != nil {
-				return err
-			}
+	return &conversion{in: in, f: f, plan: plan, header: h}, nil
+}
+
+// writeTo writes the converted file to w. An error of the input is a
+// *sourceError; one of ctx or of w is returned as it is.
+func (c *conversion) writeTo(ctx context.Context, w io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(c.header)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(c.header); err != nil {
+		return err
+	}
+	for _, t := range c.plan {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return nil
-	})
+		b, err := t.bytes()
+		if err != nil {
+			return &sourceError{err}
+		}
+		if len(b) != t.size {
+			return &sourceError{fmt.Errorf("weights: %s: tensor %q: %d bytes, want %d", c.in, t.name, len(b), t.size)}
+		}
+		if _, err = w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // safetensorsHeader is the padded JSON header for tensors already in

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -333,4 +336,91 @@ func slicesEqual(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// ConvertTo writes, byte for byte, the file ConvertFile writes, for every
+// dtype, from .pt and from safetensors, with options.
+func TestConvertToEqualsConvertFile(t *testing.T) {
+	dir := t.TempDir()
+	optss := []ConvertOptions{{}, {Float: F16, Metadata: map[string]string{"k": "v"}}}
+	for _, dt := range []DType{F32, F16, BF16, Q8} {
+		for _, in := range []string{goldenPT, goldenST} {
+			for i, opts := range optss {
+				if dt != Q8 && i > 0 {
+					continue
+				}
+				out := filepath.Join(dir, "out.safetensors")
+				if err := ConvertFile(context.Background(), in, out, dt, opts); err != nil {
+					t.Fatalf("ConvertFile %s → %s: %v", in, dt, err)
+				}
+				var buf bytes.Buffer
+				if err := ConvertTo(context.Background(), in, &buf, dt, opts); err != nil {
+					t.Fatalf("ConvertTo %s → %s: %v", in, dt, err)
+				}
+				if want := readFile(t, out); !bytes.Equal(buf.Bytes(), want) {
+					t.Errorf("%s → %s (options %d): ConvertTo wrote %d bytes that differ from ConvertFile's %d", in, dt, i, buf.Len(), len(want))
+				}
+			}
+		}
+	}
+}
+
+// failWriter fails every write after the first n bytes.
+type failWriter struct{ n int }
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errors.New("disk full")
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// ConvertTo's errors, and ConvertFile's errors of the input, name the
+// input once: "weights: IN: …", never "weights: OUT: weights: IN: …".
+func TestConvertErrorPrefixes(t *testing.T) {
+	dir := t.TempDir()
+	nan := filepath.Join(dir, "nan.safetensors")
+	x := make([]float32, 64)
+	x[10] = float32(math.NaN())
+	if err := WriteSafetensors(nan, []NamedTensor{{Name: "w", Shape: []int{2, 32}, Data: x}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.safetensors")
+	ctx := context.Background()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	prefix := func(in string) string { return "weights: " + in + ": " }
+	once := func(what string, err error, in string) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: no error", what)
+		} else if !strings.HasPrefix(err.Error(), prefix(in)) || strings.Count(err.Error(), "weights: ") != 1 {
+			t.Errorf("%s: error %q, want one prefix %q", what, err, prefix(in))
+		}
+	}
+	once("ConvertFile, NaN under q8", ConvertFile(ctx, nan, out, Q8, ConvertOptions{}), nan)
+	once("ConvertTo, NaN under q8", ConvertTo(ctx, nan, io.Discard, Q8, ConvertOptions{}), nan)
+	once("ConvertTo, bad dtype", ConvertTo(ctx, goldenST, io.Discard, "F64", ConvertOptions{}), goldenST)
+	missing := filepath.Join(dir, "missing") // Open's own form: "weights: open IN: …"
+	if err := ConvertTo(ctx, missing, io.Discard, F16, ConvertOptions{}); err == nil || !strings.Contains(err.Error(), missing) || strings.Count(err.Error(), "weights: ") != 1 {
+		t.Errorf("ConvertTo, missing input: %v", err)
+	}
+	err := ConvertTo(cancelled, goldenST, io.Discard, F16, ConvertOptions{})
+	once("ConvertTo, cancelled", err, goldenST)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("ConvertTo, cancelled: %v does not wrap context.Canceled", err)
+	}
+	for _, n := range []int{0, 4, 100} {
+		err := ConvertTo(ctx, goldenST, &failWriter{n}, F16, ConvertOptions{})
+		once(fmt.Sprintf("ConvertTo, writer failing after %d bytes", n), err, goldenST)
+		if err != nil && !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("writer failing after %d bytes: %v hides the writer's error", n, err)
+		}
+	}
+	if _, err := os.Lstat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a failed ConvertFile left %s (%v)", out, err)
+	}
 }

@@ -74,7 +74,8 @@
 // (F16, [..., ⌈K/32⌉]): groups of 32 values along K, each x̂ = q·d with
 // d = max|x|/127 rounded up to binary16 (see Q8). Open links the pair and
 // Float32 dequantises W; File.Q8 hands out the raw codes and scales.
-// ConvertFile rewrites any file as safetensors in F32, F16, BF16 or Q8;
+// ConvertFile rewrites any file as safetensors in F32, F16, BF16 or Q8
+// (ConvertTo writes the same bytes to an io.Writer);
 // Cast reads a file as if it had been converted.
 //
 // # Zero copy

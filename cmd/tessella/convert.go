@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
-	"github.com/tessella-ml/tessella/generator"
 	"github.com/tessella-ml/tessella/generator/local"
+	"github.com/tessella-ml/tessella/internal/atomicfile"
 	"github.com/tessella-ml/tessella/weights"
 )
 
@@ -84,16 +87,32 @@ func cmdConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := refuseExisting([]string{out}, *force); err != nil {
 		return err
 	}
-	if err := weights.ConvertFile(ctx, in, out, dt, opts); err != nil {
+	staged, n, err := stageConverted(ctx, in, out, dt, opts, *force)
+	if err != nil {
 		return err
 	}
-	logf("%s → %s (%s, %s)", in, out, strings.ToLower(string(dt)), fileSize(out))
+	defer staged.Discard()
+	if err := staged.Commit(); err != nil {
+		return outputError(out, err, *force)
+	}
+	logf("%s → %s (%s, %s)", in, out, strings.ToLower(string(dt)), humanSize(n))
 	fmt.Fprintln(stdout, out)
 	return nil
 }
 
 // convertModelDir converts a whole model into the flat folder out.
-func convertModelDir(ctx context.Context, in, out string, dt weights.DType, opts weights.ConvertOptions, force bool, stdout io.Writer, logf func(string, ...any)) error {
+//
+// It writes in two phases, like generator.Save: every output is first
+// staged (converted or copied into a synced temporary file beside the file
+// it becomes, atomicfile.Stage), then all are committed. A failure while
+// staging (a bad tensor, a full disk, Ctrl-C, an output that is a folder)
+// discards the staged files and removes the folders this call made, so
+// OUT is left as it was. Without force nothing is ever overwritten; with
+// force a symbolic link in OUT is followed and kept (the file it leads to
+// is replaced, keeping its permission bits), as by every write of
+// tessella. Should a commit fail midway, the outputs this call created
+// are removed again; files it already replaced (force) stay replaced.
+func convertModelDir(ctx context.Context, in, out string, dt weights.DType, opts weights.ConvertOptions, force bool, stdout io.Writer, logf func(string, ...any)) (err error) {
 	files, err := local.Locate(in, local.ModelsDir())
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
@@ -111,50 +130,173 @@ func convertModelDir(ctx context.Context, in, out string, dt weights.DType, opts
 	if files.Config != "" {
 		copies = append(copies, job{files.Config, filepath.Join(out, "config.json")})
 	}
+	all := append(append([]job{}, jobs...), copies...)
 	var dsts []string
-	for _, j := range append(append([]job{}, jobs...), copies...) {
+	for _, j := range all {
 		dsts = append(dsts, j.dst)
 	}
 	if err := refuseExisting(dsts, force); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("convert: %w", err)
+	// With force an output that is a link to one of the inputs would
+	// replace the model's own file.
+	for _, d := range all {
+		for _, s := range all {
+			if sameExisting(s.src, d.dst) {
+				return usageError("convert: %s is the input %s itself; write the converted files elsewhere", d.dst, s.src)
+			}
+		}
 	}
-	// Everything is written into a scratch folder inside OUT and renamed into
-	// place only when every file is whole: a failure (a bad tensor, a full
-	// disk, Ctrl-C) leaves OUT as it was.
-	stage, err := os.MkdirTemp(out, ".convert-")
+	made, err := mkdirAll(out)
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}
-	defer os.RemoveAll(stage)
-	staged := func(dst string) string { return filepath.Join(stage, filepath.Base(dst)) }
+	var staged []*atomicfile.Staged
+	var created []string // outputs committed where nothing was
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, s := range staged {
+			s.Discard()
+		}
+		for _, p := range created {
+			os.Remove(p)
+		}
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(made[i]) // only if empty
+		}
+	}()
 	for _, j := range jobs {
-		if err := weights.ConvertFile(ctx, j.src, staged(j.dst), dt, opts); err != nil {
+		s, n, err := stageConverted(ctx, j.src, j.dst, dt, opts, force)
+		if err != nil {
 			return err
 		}
-		logf("%s → %s (%s, %s)", j.src, j.dst, strings.ToLower(string(dt)), fileSize(staged(j.dst)))
+		staged = append(staged, s)
+		logf("%s → %s (%s, %s)", j.src, j.dst, strings.ToLower(string(dt)), humanSize(n))
 	}
 	for _, j := range copies {
-		b, err := os.ReadFile(j.src)
+		s, err := stageCopy(j.src, j.dst, force)
 		if err != nil {
-			return fmt.Errorf("convert: %w", err)
+			return err
 		}
-		if err := generator.WriteFileAtomic(staged(j.dst), b, false); err != nil {
-			return fmt.Errorf("convert: %w", err)
+		staged = append(staged, s)
+	}
+	for i, s := range staged {
+		_, lerr := os.Lstat(dsts[i])
+		if err := s.Commit(); err != nil {
+			return outputError(dsts[i], err, force)
 		}
-	}
-	if err := refuseExisting(dsts, force); err != nil { // anything that appeared meanwhile
-		return err
-	}
-	for _, d := range dsts {
-		if err := os.Rename(staged(d), d); err != nil {
-			return fmt.Errorf("convert: %w", err)
+		if errors.Is(lerr, fs.ErrNotExist) {
+			created = append(created, dsts[i])
 		}
 	}
 	fmt.Fprintln(stdout, out)
 	return nil
+}
+
+// stageConverted stages dst (atomicfile.Stage with replace = force) with
+// in converted to dt, returning its size. An error of the conversion is
+// weights.ConvertTo's ("weights: IN: …"), one of dst outputError's.
+func stageConverted(ctx context.Context, in, dst string, dt weights.DType, opts weights.ConvertOptions, force bool) (*atomicfile.Staged, int64, error) {
+	var n int64
+	s, err := stage(dst, force, func(w io.Writer) error {
+		cw := &countingWriter{w: w}
+		err := weights.ConvertTo(ctx, in, cw, dt, opts)
+		n = cw.n
+		return err
+	})
+	return s, n, err
+}
+
+// stageCopy stages dst with a copy of the file src.
+func stageCopy(src, dst string, force bool) (*atomicfile.Staged, error) {
+	return stage(dst, force, func(w io.Writer) error {
+		f, err := os.Open(src)
+		if err != nil {
+			return fmt.Errorf("convert: %w", err)
+		}
+		defer f.Close()
+		if _, err := io.Copy(w, f); err != nil {
+			return fmt.Errorf("convert: %s: %w", src, err)
+		}
+		return nil
+	})
+}
+
+// stage is atomicfile.Stage(dst, force, write): an error of write is
+// returned as write gave it, one of dst as outputError makes it.
+func stage(dst string, force bool, write func(io.Writer) error) (*atomicfile.Staged, error) {
+	var werr error
+	s, err := atomicfile.Stage(dst, force, func(w io.Writer) error {
+		werr = write(w)
+		return werr
+	})
+	if err != nil {
+		if werr != nil {
+			return nil, werr
+		}
+		return nil, outputError(dst, err, force)
+	}
+	return s, nil
+}
+
+// outputError is the error of a failed stage or commit of an output:
+// without force, an existing path is told to use --force (and exits 1, as
+// refuseExisting's).
+func outputError(path string, err error, force bool) error {
+	if !force && errors.Is(err, fs.ErrExist) {
+		return &exitError{code: 1, err: fmt.Errorf("convert: %s already exists (use --force to overwrite)", path)}
+	}
+	return fmt.Errorf("convert: %w", err)
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// mkdirAll is os.MkdirAll(dir, 0o755) that returns the folders it made,
+// outermost first; on an error it removes them again.
+func mkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		p := filepath.Dir(d)
+		if p == d {
+			break
+		}
+		d = p
+	}
+	slices.Reverse(missing)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		for i := len(missing) - 1; i >= 0; i-- {
+			os.Remove(missing[i])
+		}
+		return nil, err
+	}
+	return missing, nil
+}
+
+// sameExisting reports whether a and b both exist (links followed) and are
+// the same file.
+func sameExisting(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // refuseExisting fails, naming them, when any of paths exists and force is off.
@@ -187,13 +329,9 @@ func sameDir(a, b string) (bool, error) {
 	return os.SameFile(sa, sb), nil
 }
 
-// fileSize formats a file's size for humans.
-func fileSize(p string) string {
-	st, err := os.Stat(p)
-	if err != nil {
-		return "?"
-	}
-	n := float64(st.Size())
+// humanSize formats a size in bytes for humans.
+func humanSize(size int64) string {
+	n := float64(size)
 	for _, u := range []string{"B", "KB", "MB", "GB"} {
 		if n < 1000 || u == "GB" {
 			if u == "B" {
