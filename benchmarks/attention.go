@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/tessella-ml/tessella/attention"
-	"github.com/tessella-ml/tessella/generator"
+	"github.com/tessella-ml/tessella/internal/atomicfile"
 )
 
 // AttentionOptions configures RunAttention. Zero values take the defaults
@@ -37,7 +37,8 @@ type AttentionOptions struct {
 	// PlotDir, if set, receives PNG plots: GFLOP/s vs N, scratch vs N,
 	// roofline (attentionPlots), each written atomically. If any of them
 	// already exists there the run is refused before anything is measured,
-	// unless Force is set.
+	// unless Force is set; so is, with Force, one that could not be
+	// replaced (a folder, a link to one).
 	PlotDir string
 	// Force lets the plots replace existing files of the same names.
 	Force bool
@@ -183,15 +184,16 @@ func RunAttention(ctx context.Context, opts AttentionOptions, w io.Writer) error
 		if err := os.MkdirAll(opts.PlotDir, 0o755); err != nil {
 			return fmt.Errorf("bench attention: plots: %w", err)
 		}
-		if err := generator.CheckWritable(opts.PlotDir); err != nil {
-			return fmt.Errorf("bench attention: plots: %w", err)
-		}
-		if !opts.Force {
-			for _, name := range attentionPlots {
-				path := filepath.Join(opts.PlotDir, name)
-				if _, err := os.Lstat(path); err == nil {
-					return fmt.Errorf("bench attention: plots: %s already exists (use --force to overwrite): %w", path, fs.ErrExist)
-				}
+		// Each plot is written like atomicfile.Write(path, Force): check
+		// each as that write would go (with Force through a link at the
+		// path, the temporary file beside the file it leads to).
+		for _, name := range attentionPlots {
+			path := filepath.Join(opts.PlotDir, name)
+			if _, err := os.Lstat(path); err == nil && !opts.Force {
+				return fmt.Errorf("bench attention: plots: %s already exists (use --force to overwrite): %w", path, fs.ErrExist)
+			}
+			if err := atomicfile.Check(path, opts.Force); err != nil {
+				return fmt.Errorf("bench attention: plots: %w", err)
 			}
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tessella-ml/tessella/generator"
 	"github.com/tessella-ml/tessella/generator/local"
+	"github.com/tessella-ml/tessella/internal/atomicfile"
 	"github.com/tessella-ml/tessella/tokenizer"
 )
 
@@ -40,7 +40,8 @@ type ModelOptions struct {
 	// of the timed part (encoder and the whole generation; not the load),
 	// written atomically once the run has finished. An existing file is
 	// refused, before anything runs, unless Force is set; so are a folder
-	// and a path whose folder is missing or not writable.
+	// (or, with Force, a link to one) and a path whose folder is missing or
+	// not writable (with Force, the folder of the file a link leads to).
 	CPUProfile string
 	Force      bool
 }
@@ -85,9 +86,14 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 			if st.IsDir() {
 				return fmt.Errorf("bench model: cpu profile %s is a folder", opts.CPUProfile)
 			}
+			if fst, err := os.Stat(opts.CPUProfile); err == nil && fst.IsDir() {
+				return fmt.Errorf("bench model: cpu profile %s is a link to a folder", opts.CPUProfile)
+			}
 		}
-		if err := generator.CheckWritable(filepath.Dir(opts.CPUProfile)); err != nil {
-			return fmt.Errorf("bench model: cpu profile %s: %w", opts.CPUProfile, err)
+		// The write follows a link at the path (with Force) and goes through
+		// a temporary file beside the file it replaces: probe that folder.
+		if err := atomicfile.Check(opts.CPUProfile, opts.Force); err != nil {
+			return fmt.Errorf("bench model: cpu profile: %w", err)
 		}
 	}
 	// Threads bounds the whole process: local.Engine passes it to the

@@ -391,18 +391,6 @@ func foldLatin1(r rune) string {
 	return ""
 }
 
-// CheckWritable reports whether the atomic writes of this package can
-// work in dir: it creates and removes a temporary file there, as they do.
-// Commands call it before long work whose result goes into dir.
-func CheckWritable(dir string) error {
-	f, err := os.CreateTemp(dir, ".tessella-*.tmp")
-	if err != nil {
-		return fmt.Errorf("cannot write in %s: %w", dir, err)
-	}
-	f.Close()
-	return os.Remove(f.Name())
-}
-
 const pngSignature = "\x89PNG\r\n\x1a\n"
 
 // maxTextChunk bounds one text chunk (and its decompressed text) that

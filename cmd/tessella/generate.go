@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/tessella-ml/tessella/generator"
 	"github.com/tessella-ml/tessella/generator/local"
 	"github.com/tessella-ml/tessella/generator/openai"
+	"github.com/tessella-ml/tessella/internal/atomicfile"
 	"github.com/tessella-ml/tessella/trace"
 )
 
@@ -220,9 +222,12 @@ func refuseFlags(set map[string]bool, names []string, who string) error {
 }
 
 // checkOutput reports a problem with an output path before any work is
-// done: its folder is missing or cannot be written, it is a folder (example
-// names a file to suggest in it), or it exists, even as a dangling link,
-// and force is off. "" (a generated name) passes.
+// done: its folder is missing or cannot be written, it is a folder or a
+// link to one (example names a file to suggest in it), or it exists, even
+// as a dangling link, and force is off; with force, whatever else would
+// stop the write from committing (atomicfile.Check: a link is followed,
+// and the folder of the file it leads to is the one probed). "" (a
+// generated name) passes.
 func checkOutput(path, example string, force bool) error {
 	if path == "" {
 		return nil
@@ -240,8 +245,15 @@ func checkOutput(path, example string, force bool) error {
 	case err == nil && !force:
 		return fmt.Errorf("%s already exists (use --force to overwrite it)", path)
 	}
-	if err := generator.CheckWritable(dir); err != nil { // the write goes through a temporary file there
-		return fmt.Errorf("%s: %w", path, err)
+	// The write goes through a temporary file beside the file it replaces,
+	// the target of a link at path with force.
+	if err := atomicfile.Check(path, force); err != nil {
+		if errors.Is(err, atomicfile.ErrNotRegular) {
+			if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+				return fmt.Errorf("%s is a link to a folder; give a file name, e.g. %s", path, filepath.Join(path, example))
+			}
+		}
+		return fmt.Errorf("cannot write %w", err)
 	}
 	return nil
 }

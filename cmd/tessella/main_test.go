@@ -433,3 +433,53 @@ func TestBenchAttentionPlotForce(t *testing.T) {
 		t.Errorf("--force did not replace the plot: %.20q", b)
 	}
 }
+
+// generate --force -o LINK, LINK a link to a folder, fails before the
+// generation (no preview is written) and says why; so do bench model
+// --cpuprofile and bench attention --plot with such a link.
+func TestOutputLinkToFolder(t *testing.T) {
+	dir := t.TempDir()
+	folder := filepath.Join(dir, "real")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "img.png")
+	if err := os.Symlink("real", link); err != nil {
+		t.Skip("no symbolic links:", err)
+	}
+	code, _, stderr := runCLI(t, "generate", "--quiet", "--force", "--preview", "8", "-o", link, "cat")
+	if code != 1 || !strings.Contains(stderr, link) || !strings.Contains(stderr, "link to a folder") {
+		t.Errorf("generate --force -o LINK-TO-FOLDER: exit %d, %q; want exit 1 and a message naming the link to a folder", code, stderr)
+	}
+	if got, _ := os.ReadDir(dir); len(got) != 2 {
+		var names []string
+		for _, e := range got {
+			names = append(names, e.Name())
+		}
+		t.Errorf("the folder holds %v: generate ran (previews) before refusing", names)
+	}
+	if got, _ := os.ReadDir(folder); len(got) != 0 {
+		t.Errorf("the linked folder holds %d entries", len(got))
+	}
+	// With --force, a link into a missing folder fails before the work too
+	// (the old probe looked at the link's own folder).
+	far := filepath.Join(dir, "far.png")
+	os.Symlink(filepath.Join("missing", "x.png"), far)
+	if code, _, stderr := runCLI(t, "generate", "--quiet", "--force", "-o", far, "cat"); code != 1 || !strings.Contains(stderr, "cannot write") || !strings.Contains(stderr, "missing") {
+		t.Errorf("generate --force -o LINK-INTO-MISSING-FOLDER: exit %d, %q", code, stderr)
+	}
+	if code, stdout, stderr := runCLI(t, "bench", "model", "--model", "tiny-random", "--force", "--cpuprofile", link); code != 1 || !strings.Contains(stderr, "link to a folder") || stdout != "" {
+		t.Errorf("bench model --cpuprofile LINK-TO-FOLDER: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	plots := filepath.Join(dir, "plots")
+	os.Mkdir(plots, 0o755)
+	os.Symlink(folder, filepath.Join(plots, "attention_roofline.png"))
+	code, stdout, stderr := runCLI(t, "bench", "attention", "--plot", plots, "--force", "--shapes", "sweep-N16-d8", "--kernels", "flash",
+		"--threads", "1", "--min-time", "1ms")
+	if code != 1 || !strings.Contains(stderr, "not a regular file") || stdout != "" {
+		t.Errorf("bench attention --plot with a plot a link to a folder: exit %d, stdout %q, stderr %q; want exit 1, nothing measured", code, stdout, stderr)
+	}
+	if got, _ := os.ReadDir(plots); len(got) != 1 {
+		t.Errorf("the plot folder holds %d entries, want the link only", len(got))
+	}
+}

@@ -76,8 +76,40 @@ func Stage(path string, replace bool, write func(io.Writer) error) (*Staged, err
 	return stage(path, replace, write, true)
 }
 
-func stage(path string, replace bool, write func(io.Writer) error, buffered bool) (s *Staged, err error) {
-	s = &Staged{path: path, target: path, perm: newPerm, replace: replace}
+// Check reports whether Write(path, replace, …) could commit now: it
+// makes the refusals Stage makes (no file name; without replace, a path
+// that exists, even as a dangling link, with an error wrapping
+// fs.ErrExist; with replace, a link loop, or a target that is not a
+// regular file, with an error wrapping ErrNotRegular) and then creates
+// and removes a temporary file where Stage would put it (in the folder of
+// the file a link at path leads to, with replace), so that a missing or
+// read-only folder is found too. Errors have Stage's form. It changes
+// nothing, and the answer can change before a later write: the write
+// itself still checks.
+func Check(path string, replace bool) error {
+	s, err := prepare(path, replace)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir(s.target), tempPattern(s.target))
+	if err != nil {
+		return s.errorf(err)
+	}
+	err = f.Close()
+	if rerr := os.Remove(f.Name()); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return s.errorf(err)
+	}
+	return nil
+}
+
+// prepare makes the checks of Stage before any file is created, and
+// returns the Staged it starts from: its target (path, or where links at
+// path lead with replace) and the permission bits the new file gets.
+func prepare(path string, replace bool) (*Staged, error) {
+	s := &Staged{path: path, target: path, perm: newPerm, replace: replace}
 	if _, name := filepath.Split(path); name == "" {
 		return nil, fmt.Errorf("%q: no file name", path)
 	}
@@ -100,7 +132,13 @@ func stage(path string, replace bool, write func(io.Writer) error, buffered bool
 	} else if !errors.Is(serr, fs.ErrNotExist) {
 		return nil, s.errorf(serr)
 	}
+	return s, nil
+}
 
+func stage(path string, replace bool, write func(io.Writer) error, buffered bool) (s *Staged, err error) {
+	if s, err = prepare(path, replace); err != nil {
+		return nil, err
+	}
 	f, err := os.CreateTemp(dir(s.target), tempPattern(s.target))
 	if err != nil {
 		return nil, s.errorf(err)

@@ -460,3 +460,127 @@ func TestLongAndBadNames(t *testing.T) {
 	}
 	noTemps(t, dir)
 }
+
+// TestCheck: Check refuses what Write refuses, with the same error, and
+// passes what Write commits, changing nothing itself; with replace it
+// probes the folder of the file a link leads to, not the link's.
+func TestCheck(t *testing.T) {
+	type result struct {
+		ok          bool
+		exist, notR bool
+	}
+	classify := func(err error) result {
+		return result{err == nil, errors.Is(err, fs.ErrExist), errors.Is(err, ErrNotRegular)}
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string) string // returns the path
+		ok    [2]bool                               // [no replace, replace]
+	}{
+		{"new file", func(t *testing.T, dir string) string { return filepath.Join(dir, "new") }, [2]bool{true, true}},
+		{"existing file", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "f")
+			writeFile(t, p, "old", 0o600)
+			return p
+		}, [2]bool{false, true}},
+		{"dangling link", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "dangling")
+			symlink(t, "nowhere", p)
+			return p
+		}, [2]bool{false, true}},
+		{"link into a missing folder", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "far")
+			symlink(t, filepath.Join("missing", "x"), p)
+			return p
+		}, [2]bool{false, false}},
+		{"link to a file in another folder", func(t *testing.T, dir string) string {
+			other := filepath.Join(dir, "other")
+			os.Mkdir(other, 0o755)
+			writeFile(t, filepath.Join(other, "f"), "old", 0o600)
+			p := filepath.Join(dir, "link")
+			symlink(t, filepath.Join("other", "f"), p)
+			return p
+		}, [2]bool{false, true}},
+		{"folder", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "sub")
+			os.Mkdir(p, 0o755)
+			return p
+		}, [2]bool{false, false}},
+		{"link to a folder", func(t *testing.T, dir string) string {
+			os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+			p := filepath.Join(dir, "link")
+			symlink(t, "sub", p)
+			return p
+		}, [2]bool{false, false}},
+		{"link loop", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "self")
+			symlink(t, "self", p)
+			return p
+		}, [2]bool{false, false}},
+		{"missing folder", func(t *testing.T, dir string) string { return filepath.Join(dir, "missing", "f") }, [2]bool{false, false}},
+		{"file as folder", func(t *testing.T, dir string) string {
+			writeFile(t, filepath.Join(dir, "plain"), "x", 0o644)
+			return filepath.Join(dir, "plain", "f")
+		}, [2]bool{false, false}},
+		{"no file name", func(t *testing.T, dir string) string { return dir + string(filepath.Separator) }, [2]bool{false, false}},
+	} {
+		for i, replace := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/replace=%v", tc.name, replace), func(t *testing.T) {
+				dir := t.TempDir()
+				path := tc.setup(t, dir)
+				before := names(t, dir)
+				cerr := Check(path, replace)
+				if (cerr == nil) != tc.ok[i] {
+					t.Errorf("Check: %v, want ok=%v", cerr, tc.ok[i])
+				}
+				if cerr != nil && !strings.Contains(cerr.Error(), strings.TrimSuffix(path, string(filepath.Separator))) {
+					t.Errorf("Check: %q does not name %s", cerr, path)
+				}
+				if got := names(t, dir); !reflect.DeepEqual(got, before) {
+					t.Errorf("Check changed the folder: %q, was %q", got, before)
+				}
+				noTemps(t, dir)
+				if other := filepath.Join(dir, "other"); tc.name == "link to a file in another folder" {
+					noTemps(t, other)
+				}
+				werr := WriteBytes(path, []byte("new"), replace)
+				if classify(cerr) != classify(werr) {
+					t.Errorf("Check: %v; Write: %v", cerr, werr)
+				}
+				if cerr != nil && werr != nil && cerr.Error() != werr.Error() && !strings.Contains(cerr.Error(), "tmp") {
+					t.Errorf("Check: %q; Write: %q (want the same error)", cerr, werr)
+				}
+			})
+		}
+	}
+}
+
+// TestCheckReadOnlyTarget: with replace, a link in a writable folder to a
+// file in a read-only one fails Check (the temporary file goes next to the
+// target), while without replace the link itself is refused.
+func TestCheckReadOnlyTarget(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes in read-only folders")
+	}
+	dir := t.TempDir()
+	ro := filepath.Join(dir, "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(ro, "f"), "old", 0o644)
+	if err := os.Chmod(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(ro, 0o755) })
+	link := filepath.Join(dir, "link")
+	symlink(t, filepath.Join("ro", "f"), link)
+	if err := Check(link, true); err == nil || !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), link) {
+		t.Errorf("Check(link to a file in a read-only folder, replace): %v, want a permission error naming the link", err)
+	}
+	if err := Check(filepath.Join(dir, "new"), true); err != nil {
+		t.Errorf("Check(new file in a writable folder): %v", err)
+	}
+	if err := Check(filepath.Join(ro, "new"), false); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("Check(new file in a read-only folder): %v", err)
+	}
+}
