@@ -191,9 +191,9 @@ func QuantizeQ8(data []float32, shape []int) (q []int8, scales []uint16, err err
 		for g := 0; g < ng; g++ {
 			lo, hi := g*Q8Group, min((g+1)*Q8Group, k)
 			var amax float32
-			for _, x := range row[lo:hi] {
+			for c, x := range row[lo:hi] {
 				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-					return nil, nil, fmt.Errorf("q8: value %v at row %d, column %d is not finite", x, r, lo)
+					return nil, nil, fmt.Errorf("q8: value %v at row %d, column %d is not finite", x, r, lo+c)
 				}
 				amax = max(amax, float32(math.Abs(float64(x))))
 			}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -101,6 +102,17 @@ func TestQuantizeQ8Errors(t *testing.T) {
 		if _, _, err := QuantizeQ8(c.x, c.shape); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// The error for a value that is not finite names its own row and column,
+// not the first column of its group.
+func TestQuantizeQ8NonFiniteNamesItsColumn(t *testing.T) {
+	x := make([]float32, 2*40)
+	x[40+33] = float32(math.NaN()) // row 1, column 33: group 1, which starts at column 32
+	_, _, err := QuantizeQ8(x, []int{2, 40})
+	if err == nil || !strings.Contains(err.Error(), "at row 1, column 33 ") {
+		t.Fatalf("err = %v, want one naming row 1, column 33", err)
 	}
 }
 
