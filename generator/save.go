@@ -112,6 +112,12 @@ func Save(res *Result, opts SaveOptions) ([]string, error) {
 		if j, dup := seen[path]; dup {
 			return nil, fmt.Errorf("generator: images %d and %d would both be written to %s", j+1, i+1, path)
 		}
+		// Other names for one file: with Force, links that lead to it.
+		for j := range outs[:i] {
+			if atomicfile.SameTarget(outs[j].path, path, opts.Force) {
+				return nil, fmt.Errorf("generator: images %d and %d would both be written to one file (%s and %s)", j+1, i+1, outs[j].path, path)
+			}
+		}
 		seen[path] = i
 		outs[i] = output{path: path, data: data}
 	}

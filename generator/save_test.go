@@ -668,3 +668,28 @@ func TestSaveForceThroughLink(t *testing.T) {
 		t.Fatalf("folder holds %q", names)
 	}
 }
+
+// With Force, two images whose names are links to one file are refused,
+// and nothing is written: following both, the second would replace the
+// first.
+func TestSaveForceTwoImagesOneFile(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.png")
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"out-1.png", "out-2.png"} {
+		if err := os.Symlink("real.png", filepath.Join(dir, name)); err != nil {
+			t.Skip("no symlinks:", err)
+		}
+	}
+	res := &Result{Images: []Image{{Image: testImage(4)}, {Image: testImage(5)}}, Metadata: map[string]string{"prompt": "p"}}
+	_, err := Save(res, SaveOptions{Dir: dir, Path: "out.png", Force: true})
+	if err == nil || !strings.Contains(err.Error(), "images 1 and 2 would both be written to one file") {
+		t.Fatalf("Save: %v, want images 1 and 2 refused", err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "old" {
+		t.Fatal("Save changed the links' target")
+	}
+	noTemps(t, dir)
+}

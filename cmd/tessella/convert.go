@@ -139,11 +139,17 @@ func convertModelDir(ctx context.Context, in, out string, dt weights.DType, opts
 		return err
 	}
 	// With force an output that is a link to one of the inputs would
-	// replace the model's own file.
-	for _, d := range all {
+	// replace the model's own file, and two outputs whose links lead to one
+	// file would leave only the second.
+	for i, d := range all {
 		for _, s := range all {
 			if sameExisting(s.src, d.dst) {
 				return usageError("convert: %s is the input %s itself; write the converted files elsewhere", d.dst, s.src)
+			}
+		}
+		for _, e := range all[:i] {
+			if atomicfile.SameTarget(e.dst, d.dst, force) {
+				return usageError("convert: %s and %s lead to the same file; each output needs its own", e.dst, d.dst)
 			}
 		}
 	}
@@ -183,12 +189,15 @@ func convertModelDir(ctx context.Context, in, out string, dt weights.DType, opts
 		staged = append(staged, s)
 	}
 	for i, s := range staged {
-		_, lerr := os.Lstat(dsts[i])
+		// What the commit creates, where nothing was, is removed again
+		// should a later commit fail: the target, which with force may be
+		// the file a dangling link in OUT leads to.
+		_, lerr := os.Lstat(s.Target())
 		if err := s.Commit(); err != nil {
 			return outputError(dsts[i], err, force)
 		}
 		if errors.Is(lerr, fs.ErrNotExist) {
-			created = append(created, dsts[i])
+			created = append(created, s.Target())
 		}
 	}
 	fmt.Fprintln(stdout, out)
@@ -204,6 +213,9 @@ func stageConverted(ctx context.Context, in, dst string, dt weights.DType, opts 
 		cw := &countingWriter{w: w}
 		err := weights.ConvertTo(ctx, in, cw, dt, opts)
 		n = cw.n
+		if cw.err != nil { // the output failed (a full disk), not the input
+			return fmt.Errorf("convert: %s: %w", dst, cw.err)
+		}
 		return err
 	})
 	return s, n, err
@@ -217,7 +229,11 @@ func stageCopy(src, dst string, force bool) (*atomicfile.Staged, error) {
 			return fmt.Errorf("convert: %w", err)
 		}
 		defer f.Close()
-		if _, err := io.Copy(w, f); err != nil {
+		cw := &countingWriter{w: w}
+		if _, err := io.Copy(cw, f); err != nil {
+			if cw.err != nil { // the output failed, not the input
+				return fmt.Errorf("convert: %s: %w", dst, cw.err)
+			}
 			return fmt.Errorf("convert: %s: %w", src, err)
 		}
 		return nil
@@ -251,15 +267,21 @@ func outputError(path string, err error, force bool) error {
 	return fmt.Errorf("convert: %w", err)
 }
 
-// countingWriter counts the bytes written through it.
+// countingWriter counts the bytes written through it and keeps the first
+// error of w, so that a failure of the output is told from one of the
+// input.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
 

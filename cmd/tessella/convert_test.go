@@ -455,3 +455,46 @@ func TestCmdConvertModelDirLinkToInput(t *testing.T) {
 	}
 	sameSnapshot(t, src, before)
 }
+
+// Two outputs whose links lead to one file (here encoder → a shared file,
+// decoder → a dangling link to the same name) are refused before anything
+// is written: following both, the second would replace the first.
+func TestCmdConvertModelDirTwoOutputsOneFile(t *testing.T) {
+	src := convertSource(t)
+	out, elsewhere := filepath.Join(t.TempDir(), "out"), t.TempDir()
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(elsewhere, "shared")
+	if err := os.WriteFile(shared, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(shared, filepath.Join(out, "encoder.safetensors")); err != nil {
+		t.Skip("no symbolic links:", err)
+	}
+	if err := os.Symlink(shared, filepath.Join(out, "decoder.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("detoker.safetensors", filepath.Join(out, "vocab.json")); err != nil { // dangling, into OUT
+		t.Fatal(err)
+	}
+	beforeOut, beforeElsewhere := snapshot(t, out), snapshot(t, elsewhere)
+	var stdout, stderr bytes.Buffer
+	err := cmdConvert(context.Background(), []string{"--force", "--dtype", "f16", src, out}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "lead to the same file") {
+		t.Fatalf("err = %v, want two outputs leading to one file refused", err)
+	}
+	if got, _ := os.ReadFile(shared); string(got) != "old" {
+		t.Errorf("the shared file was written: %d bytes", len(got))
+	}
+	sameSnapshot(t, out, beforeOut)
+	sameSnapshot(t, elsewhere, beforeElsewhere)
+
+	// The dangling pair alone is refused too.
+	os.Remove(filepath.Join(out, "decoder.safetensors"))
+	os.Remove(filepath.Join(out, "encoder.safetensors"))
+	err = cmdConvert(context.Background(), []string{"--force", "--dtype", "f16", src, out}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "lead to the same file") {
+		t.Fatalf("err = %v, want the dangling link vocab.json → detoker.safetensors refused", err)
+	}
+}

@@ -146,7 +146,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := checkOutput(*tokOut, "tokens.json", *force); err != nil {
 		return err
 	}
-	if *out != "" && *tokOut != "" && sameFile(*out, *tokOut) {
+	if *out != "" && *tokOut != "" && atomicfile.SameTarget(*out, *tokOut, *force) {
 		return usageError("--tokens-out and -o name the same file %s; give the tokens another name", *tokOut)
 	}
 	bar := newProgress(stderr, *quiet || *ascii)
@@ -256,19 +256,6 @@ func checkOutput(path, example string, force bool) error {
 		return fmt.Errorf("cannot write %w", err)
 	}
 	return nil
-}
-
-// sameFile reports whether two output paths name one file: the same
-// cleaned absolute path, or, for existing files, the same file.
-func sameFile(a, b string) bool {
-	if x, err := filepath.Abs(a); err == nil {
-		if y, err := filepath.Abs(b); err == nil && x == y {
-			return true
-		}
-	}
-	sa, errA := os.Stat(a)
-	sb, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 // previewStem is the path prefix of the intermediate images: the output's

@@ -170,6 +170,11 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(trailing, append(b, []byte(" garbage")...), 0o644)
 	fakePNG := filepath.Join(dir, "fake.png")
 	os.WriteFile(fakePNG, []byte("not an image at all"), 0o644)
+	// Two dangling links to one file: with --force both writes would land
+	// there, the tokens over the image.
+	linkImg, linkTok := filepath.Join(dir, "img-link.png"), filepath.Join(dir, "tok-link.json")
+	os.Symlink("one-target", linkImg)
+	os.Symlink("one-target", linkTok)
 	for _, c := range []struct {
 		args []string
 		code int
@@ -217,6 +222,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"generate", "--grid", "9", "x"}, 2, "at most 8"},
 		{[]string{"generate", "--grid", "4294967296", "x"}, 2, "at most 8"},
 		{[]string{"generate", "--tokens-out", out, "-o", out, "x"}, 2, "same file"},
+		{[]string{"generate", "--force", "--tokens-out", linkTok, "-o", linkImg, "x"}, 2, "same file"},
 		{[]string{"generate", "--tokens-out", existing, "-o", out, "x"}, 1, "already exists"},
 		{[]string{"generate", "-o", filepath.Join(existing, "x.png"), "x"}, 1, "not a folder"},
 		{[]string{"trace", "--out", filepath.Join(dir, "tr"), "--temperature", "NaN", "x"}, 2, "--temperature"},

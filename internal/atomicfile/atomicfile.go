@@ -207,6 +207,58 @@ func (s *Staged) Discard() {
 	}
 }
 
+// Target is the file Commit writes: the path given to Stage or, with
+// replace, the file the symbolic links at it lead to.
+func (s *Staged) Target() string { return s.target }
+
+// SameTarget reports whether writes of a and b with the same policy would
+// land on one file, so that the second would replace the first: with
+// replace, symbolic links at a and b are followed first. Two existing
+// targets are compared as files (os.SameFile); two that do not exist yet
+// by their folders' real paths (links in them resolved) and their names.
+// A path it cannot resolve (a link loop) is reported as not the same: the
+// write itself refuses it.
+func SameTarget(a, b string, replace bool) bool {
+	ta, tb := a, b
+	if replace {
+		var err error
+		if ta, err = resolve(a); err != nil {
+			return false
+		}
+		if tb, err = resolve(b); err != nil {
+			return false
+		}
+	}
+	sa, errA := os.Stat(ta)
+	sb, errB := os.Stat(tb)
+	switch {
+	case errA == nil && errB == nil:
+		return os.SameFile(sa, sb)
+	case errA == nil || errB == nil:
+		return false // one exists and the other does not
+	}
+	return realPath(ta) == realPath(tb)
+}
+
+// realPath is path's folder with every link in it resolved, joined with
+// path's last element; where the folder cannot be resolved, the cleaned
+// absolute path.
+func realPath(path string) string {
+	d, name := filepath.Split(path)
+	if d == "" {
+		d = "."
+	}
+	if rd, err := filepath.EvalSymlinks(d); err == nil {
+		if ard, err := filepath.Abs(rd); err == nil {
+			return filepath.Join(ard, name)
+		}
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return filepath.Clean(path)
+}
+
 // Write stages and commits one file: see Stage and Commit.
 func Write(path string, replace bool, write func(io.Writer) error) error {
 	return commit(stage(path, replace, write, true))

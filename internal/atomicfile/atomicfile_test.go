@@ -584,3 +584,58 @@ func TestCheckReadOnlyTarget(t *testing.T) {
 		t.Errorf("Check(new file in a read-only folder): %v", err)
 	}
 }
+
+// SameTarget finds two paths whose writes land on one file, through links
+// (replace only), through a folder link, and for files that do not exist
+// yet; different files are different.
+func TestSameTarget(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "x"), "x", 0o644)
+	writeFile(t, filepath.Join(dir, "y"), "y", 0o644)
+	symlink(t, "x", filepath.Join(dir, "lx"))      // existing target
+	symlink(t, "new", filepath.Join(dir, "d1"))    // dangling, one target
+	symlink(t, "new", filepath.Join(dir, "d2"))    //
+	symlink(t, "sub", filepath.Join(dir, "subl"))  // a folder link
+	symlink(t, "d1", filepath.Join(dir, "chain"))  // link to a dangling link
+	symlink(t, "loop", filepath.Join(dir, "loop")) // a loop
+	j := func(n string) string { return filepath.Join(dir, n) }
+	for _, c := range []struct {
+		a, b    string
+		replace bool
+		want    bool
+	}{
+		{j("x"), j("x"), false, true},
+		{j("x"), j("y"), true, false},
+		{j("x"), j("lx"), true, true},
+		{j("x"), j("lx"), false, true}, // Stat follows lx to x; without replace the write of lx is refused anyway
+		{j("d1"), j("d2"), true, true},
+		{j("d1"), j("d2"), false, false},
+		{j("d1"), j("new"), true, true},
+		{j("chain"), j("d2"), true, true},
+		{j("sub/f"), j("subl/f"), false, true},
+		{j("sub/f"), j("subl/g"), true, false},
+		{j("sub/../f"), j("f"), false, true},
+		{j("loop"), j("loop2"), true, false},
+		{j("new"), j("x"), true, false},
+	} {
+		if got := SameTarget(c.a, c.b, c.replace); got != c.want {
+			t.Errorf("SameTarget(%s, %s, %v) = %v, want %v", c.a, c.b, c.replace, got, c.want)
+		}
+		if got := SameTarget(c.b, c.a, c.replace); got != c.want {
+			t.Errorf("SameTarget(%s, %s, %v) = %v, want %v (swapped)", c.b, c.a, c.replace, got, c.want)
+		}
+	}
+	// Target is what SameTarget compares for a staged file.
+	s, err := Stage(j("d1"), true, func(w io.Writer) error { _, err := io.WriteString(w, "z"); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Discard()
+	if s.Target() != j("new") {
+		t.Errorf("Target() = %s, want %s", s.Target(), j("new"))
+	}
+}
