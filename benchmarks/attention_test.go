@@ -245,3 +245,31 @@ func TestRunAttentionPlotsKeepExistingFiles(t *testing.T) {
 		}
 	}
 }
+
+// With Force, two plot names that are links to one file are refused before
+// anything is measured: the later plot would replace the earlier.
+func TestRunAttentionPlotsTwoLinksOneFile(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	shared := filepath.Join(elsewhere, "shared.png")
+	if err := os.WriteFile(shared, []byte("PRECIOUS"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"attention_gflops_vs_n.png", "attention_roofline.png"} {
+		if err := os.Symlink(shared, filepath.Join(dir, name)); err != nil {
+			t.Skip("no symbolic links:", err)
+		}
+	}
+	opts := AttentionOptions{Kernels: []string{"flash"}, Shapes: []string{"sweep-N16-d8"}, Threads: []int{1},
+		MinTime: time.Millisecond, CheckRows: 2, PlotDir: dir, Force: true}
+	var buf bytes.Buffer
+	err := RunAttention(context.Background(), opts, &buf)
+	if err == nil || !strings.Contains(err.Error(), "lead to the same file") {
+		t.Fatalf("err = %v, want two plots leading to one file refused", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("refused run still measured and wrote %d bytes", buf.Len())
+	}
+	if b, _ := os.ReadFile(shared); string(b) != "PRECIOUS" {
+		t.Fatalf("the shared file was changed: %q", b)
+	}
+}

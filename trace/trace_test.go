@@ -524,6 +524,22 @@ func TestRunRefusesNonEmptyFolder(t *testing.T) {
 	if b, _ := os.ReadFile(other); string(b) != "keep" {
 		t.Errorf("Run with Force changed a file not of the report: %q", b)
 	}
+	// With Force, two report names that are links to one file are refused
+	// before anything is written: the later would replace the earlier.
+	linked, elsewhere := t.TempDir(), t.TempDir()
+	shared := filepath.Join(elsewhere, "shared")
+	if err := os.WriteFile(shared, []byte("PRECIOUS"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(shared, filepath.Join(linked, FileImage)); err == nil {
+		os.Symlink(shared, filepath.Join(linked, FileTokens))
+		if err := tr.Write(ctx, src.m, linked, true); err == nil || !strings.Contains(err.Error(), "lead to the same file") {
+			t.Errorf("Write with two links to one file: %v, want them refused", err)
+		}
+		if b, _ := os.ReadFile(shared); string(b) != "PRECIOUS" {
+			t.Errorf("the links' file was written: %q", b[:min(20, len(b))])
+		}
+	}
 	// A new or empty folder needs no Force.
 	for _, d := range []string{filepath.Join(t.TempDir(), "new"), t.TempDir()} {
 		if err := tr.Write(ctx, src.m, d, false); err != nil {
