@@ -187,7 +187,8 @@ func RunAttention(ctx context.Context, opts AttentionOptions, w io.Writer) error
 		// Each plot is written like atomicfile.Write(path, Force): check
 		// each as that write would go (with Force through a link at the
 		// path, the temporary file beside the file it leads to).
-		for i, name := range attentionPlots {
+		paths := make([]string, len(attentionPlots))
+		for k, name := range attentionPlots {
 			path := filepath.Join(opts.PlotDir, name)
 			if _, err := os.Lstat(path); err == nil && !opts.Force {
 				return fmt.Errorf("bench attention: plots: %s already exists (use --force to overwrite): %w", path, fs.ErrExist)
@@ -195,11 +196,11 @@ func RunAttention(ctx context.Context, opts AttentionOptions, w io.Writer) error
 			if err := atomicfile.Check(path, opts.Force); err != nil {
 				return fmt.Errorf("bench attention: plots: %w", err)
 			}
-			for _, prev := range attentionPlots[:i] { // links to one file: the later plot would replace the earlier
-				if prevPath := filepath.Join(opts.PlotDir, prev); atomicfile.SameTarget(prevPath, path, opts.Force) {
-					return fmt.Errorf("bench attention: plots: %s and %s lead to the same file", prevPath, path)
-				}
-			}
+			paths[k] = path
+		}
+		// Links to one file: the later plot would replace the earlier.
+		if i, j, found := atomicfile.Collision(paths, opts.Force); found {
+			return fmt.Errorf("bench attention: plots: %s and %s lead to the same file", paths[i], paths[j])
 		}
 	}
 	var peer map[string]float64

@@ -98,7 +98,7 @@ func Save(res *Result, opts SaveOptions) ([]string, error) {
 		data []byte
 	}
 	outs := make([]output, len(res.Images))
-	seen := make(map[string]int, len(res.Images))
+	paths := make([]string, len(res.Images))
 	for i := range res.Images {
 		img := &res.Images[i]
 		data, format, err := encodeImage(img, imageMetadata(res.Metadata, img))
@@ -109,17 +109,16 @@ func Save(res *Result, opts SaveOptions) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("generator: save image %d: %w", i+1, err)
 		}
-		if j, dup := seen[path]; dup {
-			return nil, fmt.Errorf("generator: images %d and %d would both be written to %s", j+1, i+1, path)
-		}
-		// Other names for one file: with Force, links that lead to it.
-		for j := range outs[:i] {
-			if atomicfile.SameTarget(outs[j].path, path, opts.Force) {
-				return nil, fmt.Errorf("generator: images %d and %d would both be written to one file (%s and %s)", j+1, i+1, outs[j].path, path)
-			}
-		}
-		seen[path] = i
 		outs[i] = output{path: path, data: data}
+		paths[i] = path
+	}
+	// One name twice, or two names for one file (with Force, links that
+	// lead to it).
+	if i, j, found := atomicfile.Collision(paths, opts.Force); found {
+		if paths[i] == paths[j] {
+			return nil, fmt.Errorf("generator: images %d and %d would both be written to %s", i+1, j+1, paths[j])
+		}
+		return nil, fmt.Errorf("generator: images %d and %d would both be written to one file (%s and %s)", i+1, j+1, paths[i], paths[j])
 	}
 
 	// Refuse early, before writing anything, when a target exists. The

@@ -317,25 +317,6 @@ func (t *Trace) check(m *model.Model) error {
 	return nil
 }
 
-// distinctTargets refuses a report folder (written with force) in which
-// a symbolic link at one report file's name leads to another's file: the
-// later write would replace the earlier. Only names that are links are
-// compared with the others.
-func distinctTargets(files []string, path func(string) string) error {
-	for _, f := range files {
-		st, err := os.Lstat(path(f))
-		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
-			continue
-		}
-		for _, g := range files {
-			if g != f && atomicfile.SameTarget(path(f), path(g), true) {
-				return fmt.Errorf("trace: %s and %s lead to the same file", path(f), path(g))
-			}
-		}
-	}
-	return nil
-}
-
 // writeFile writes one file of the report atomically (a synced temporary
 // file renamed into place): an interrupted trace leaves whole files or none.
 // The report folder was checked (CheckOutDir: new, empty or force) before
@@ -380,9 +361,14 @@ func (t *Trace) Write(ctx context.Context, m *model.Model, dir string, force boo
 	cfg := t.Config
 	side := cfg.GridSide()
 	path := func(name string) string { return filepath.Join(dir, filepath.FromSlash(name)) }
-	if force {
-		if err := distinctTargets(t.Files(), path); err != nil {
-			return err
+	if force { // links in the folder could lead two report files to one file
+		files := t.Files()
+		paths := make([]string, len(files))
+		for k, f := range files {
+			paths[k] = path(f)
+		}
+		if i, j, found := atomicfile.Collision(paths, true); found {
+			return fmt.Errorf("trace: %s and %s lead to the same file", paths[i], paths[j])
 		}
 	}
 

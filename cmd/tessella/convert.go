@@ -141,17 +141,15 @@ func convertModelDir(ctx context.Context, in, out string, dt weights.DType, opts
 	// With force an output that is a link to one of the inputs would
 	// replace the model's own file, and two outputs whose links lead to one
 	// file would leave only the second.
-	for i, d := range all {
+	for _, d := range all {
 		for _, s := range all {
-			if sameExisting(s.src, d.dst) {
+			if atomicfile.SameTarget(s.src, d.dst, true) {
 				return usageError("convert: %s is the input %s itself; write the converted files elsewhere", d.dst, s.src)
 			}
 		}
-		for _, e := range all[:i] {
-			if atomicfile.SameTarget(e.dst, d.dst, force) {
-				return usageError("convert: %s and %s lead to the same file; each output needs its own", e.dst, d.dst)
-			}
-		}
+	}
+	if i, j, found := atomicfile.Collision(dsts, force); found {
+		return usageError("convert: %s and %s lead to the same file; each output needs its own", dsts[i], dsts[j])
 	}
 	made, err := mkdirAll(out)
 	if err != nil {
@@ -308,17 +306,6 @@ func mkdirAll(dir string) ([]string, error) {
 		return nil, err
 	}
 	return missing, nil
-}
-
-// sameExisting reports whether a and b both exist (links followed) and are
-// the same file.
-func sameExisting(a, b string) bool {
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	sb, err := os.Stat(b)
-	return err == nil && os.SameFile(sa, sb)
 }
 
 // refuseExisting fails, naming them, when any of paths exists and force is off.

@@ -25,6 +25,11 @@
 //     O_EXCL and copies the temporary file into it. A new file gets 0644.
 //     An existing path is refused with an error wrapping [fs.ErrExist].
 //
+// Because replace follows links, two different names can lead to one
+// file; a caller writing several files checks them first with Collision
+// (or SameTarget for two), so that no write replaces another of the same
+// batch.
+//
 // Errors name the path the caller gave (and the file a link leads to,
 // when that is where the problem is).
 package atomicfile
@@ -212,32 +217,55 @@ func (s *Staged) Discard() {
 func (s *Staged) Target() string { return s.target }
 
 // SameTarget reports whether writes of a and b with the same policy would
-// land on one file, so that the second would replace the first: with
-// replace, symbolic links at a and b are followed first. Two existing
-// targets are compared as files (os.SameFile); two that do not exist yet
-// by their folders' real paths (links in them resolved) and their names.
-// A path it cannot resolve (a link loop) is reported as not the same: the
-// write itself refuses it.
+// land on one file, so that the second would replace the first: see
+// Collision.
 func SameTarget(a, b string, replace bool) bool {
-	ta, tb := a, b
-	if replace {
-		var err error
-		if ta, err = resolve(a); err != nil {
-			return false
+	_, _, found := Collision([]string{a, b}, replace)
+	return found
+}
+
+// Collision finds the first pair of paths, i < j, whose writes with the
+// policy replace would land on one file, so that the later would replace
+// the earlier. With replace, symbolic links at each path are followed
+// first. Two existing targets are compared as files (os.SameFile); two
+// that do not exist yet by their folders' real paths (links in them
+// resolved) and their names. A path it cannot resolve (a link loop)
+// collides with none: the write itself refuses it. Each path is looked up
+// once.
+func Collision(paths []string, replace bool) (i, j int, found bool) {
+	type target struct {
+		ok   bool
+		st   fs.FileInfo // nil: does not exist yet
+		real string      // realPath, when st is nil
+	}
+	ts := make([]target, len(paths))
+	for k, p := range paths {
+		t := p
+		if replace {
+			var err error
+			if t, err = resolve(p); err != nil {
+				continue
+			}
 		}
-		if tb, err = resolve(b); err != nil {
-			return false
+		ts[k].ok = true
+		if st, err := os.Stat(t); err == nil {
+			ts[k].st = st
+		} else {
+			ts[k].real = realPath(t)
 		}
 	}
-	sa, errA := os.Stat(ta)
-	sb, errB := os.Stat(tb)
-	switch {
-	case errA == nil && errB == nil:
-		return os.SameFile(sa, sb)
-	case errA == nil || errB == nil:
-		return false // one exists and the other does not
+	for j := range ts {
+		for i := range ts[:j] {
+			a, b := ts[i], ts[j]
+			if !a.ok || !b.ok || (a.st == nil) != (b.st == nil) {
+				continue // one exists and the other does not: different
+			}
+			if a.st != nil && os.SameFile(a.st, b.st) || a.st == nil && a.real == b.real {
+				return i, j, true
+			}
+		}
 	}
-	return realPath(ta) == realPath(tb)
+	return 0, 0, false
 }
 
 // realPath is path's folder with every link in it resolved, joined with

@@ -639,3 +639,21 @@ func TestSameTarget(t *testing.T) {
 		t.Errorf("Target() = %s, want %s", s.Target(), j("new"))
 	}
 }
+
+// Collision names the first colliding pair in order, and none when every
+// path is its own file.
+func TestCollision(t *testing.T) {
+	dir := t.TempDir()
+	j := func(n string) string { return filepath.Join(dir, n) }
+	writeFile(t, j("x"), "x", 0o644)
+	symlink(t, "x", j("lx"))
+	if i, k, found := Collision([]string{j("a"), j("x"), j("b"), j("lx")}, true); !found || i != 1 || k != 3 {
+		t.Errorf("Collision = %d, %d, %v; want 1, 3, true", i, k, found)
+	}
+	if _, _, found := Collision([]string{j("a"), j("x"), j("b")}, true); found {
+		t.Error("Collision found a pair among three different files")
+	}
+	if _, _, found := Collision(nil, true); found {
+		t.Error("Collision found a pair in no paths")
+	}
+}
