@@ -94,8 +94,8 @@ func (a *Args) ThreadCount() int {
 // Validate checks that every index a kernel will touch is inside its slice:
 // positive shapes, non-negative strides (on the operands and the bias), and
 // slices long enough for the largest index, computed with overflow checks
-// (strides whose extent overflows an int are refused, and so is a QLen×KVLen
-// score matrix or a Batch×KVLen KeyValid that overflows). A row stride of 0,
+// (strides whose extent overflows an int are refused, and so are shapes
+// whose Batch×Heads×QLen×KVLen overflows). A row stride of 0,
 // or one below HeadDim, is allowed (rows broadcast or overlap). Scale must
 // be finite (0 means the default). A nil *Args is an error.
 func (a *Args) Validate() error {
@@ -109,10 +109,12 @@ func (a *Args) Validate() error {
 	if s := float64(a.Scale); math.IsNaN(s) || math.IsInf(s, 0) {
 		return fmt.Errorf("attention: Scale %v is not finite", a.Scale)
 	}
-	scores, ok := size.Mul(a.QLen, a.KVLen)
-	if !ok {
-		return fmt.Errorf("attention: q_len×kv_len = %d×%d overflows int", a.QLen, a.KVLen)
+	// Every count the kernels form (scores, rows, KeyValid flags, a probs
+	// buffer) divides batch×heads×q_len×kv_len.
+	if !size.Fits(a.Batch, a.Heads, a.QLen, a.KVLen) {
+		return fmt.Errorf("attention: batch×heads×q_len×kv_len = %d×%d×%d×%d overflows int", a.Batch, a.Heads, a.QLen, a.KVLen)
 	}
+	scores := a.QLen * a.KVLen
 	check := func(name string, o Operand, rows int) error {
 		if o.BatchStride < 0 || o.RowStride < 0 || o.HeadStride < 0 {
 			return fmt.Errorf("attention: %s has a negative stride (batch %d, row %d, head %d)",
@@ -134,11 +136,7 @@ func (a *Args) Validate() error {
 	}
 	m := &a.Mask
 	if m.KeyValid != nil {
-		need, ok := size.Mul(a.Batch, a.KVLen)
-		if !ok {
-			return fmt.Errorf("attention: KeyValid for batch×kv_len = %d×%d flags overflows int", a.Batch, a.KVLen)
-		}
-		if len(m.KeyValid) < need {
+		if need := a.Batch * a.KVLen; len(m.KeyValid) < need {
 			return fmt.Errorf("attention: KeyValid has %d flags, needs %d", len(m.KeyValid), need)
 		}
 	}

@@ -384,6 +384,12 @@ func TestValidate(t *testing.T) {
 			}
 			a.Mask.KeyValid = []bool{true}
 		}, "overflow"},
+		{"batch×heads×q_len overflow", func(a *Args) { // Decode divided by a wrapped row count of 0
+			a.Batch, a.Heads, a.QLen, a.KVLen, a.HeadDim = 1<<31, 1<<31, 4, 4, 1
+			for _, o := range []*Operand{&a.Q, &a.K, &a.V, &a.Out} {
+				o.BatchStride, o.RowStride, o.HeadStride = 0, 0, 0
+			}
+		}, "overflow"},
 		{"scale NaN", func(a *Args) { a.Scale = float32(math.NaN()) }, "Scale"},
 		{"scale +Inf", func(a *Args) { a.Scale = float32(math.Inf(1)) }, "Scale"},
 		{"scale -Inf", func(a *Args) { a.Scale = float32(math.Inf(-1)) }, "Scale"},

@@ -89,9 +89,6 @@ func (m *Model) SetTracer(t Tracer) {
 // subtracted) and rounded, so each row sums to 1 within a few float32 ulps.
 // V and Out are not read. The result is (Batch, Heads, QLen, KVLen).
 func AttentionProbs(a *attention.Args) (Probs, error) {
-	if a == nil {
-		return Probs{}, fmt.Errorf("attention probs: nil args")
-	}
 	if err := a.Validate(); err != nil {
 		return Probs{}, err
 	}
