@@ -108,12 +108,10 @@ func equalInts(a, b []int) bool {
 // Float32 dequantises).
 func (t *Tensor) IsQ8() bool { return t.q8 != nil }
 
-// dequantQ8 returns x̂ = q·d for every element.
+// dequantQ8 returns x̂ = q·d for every element (Float32 has checked that
+// the File is open).
 func (t *Tensor) dequantQ8() ([]float32, error) {
-	q, err := t.bytes()
-	if err != nil {
-		return nil, err
-	}
+	q := t.raw()
 	d, err := t.q8.scale.Float32()
 	if err != nil {
 		return nil, err
@@ -143,7 +141,7 @@ func dequantizeQ8(dst []float32, q []byte, d []float32, k, g int) {
 // row-major over shape[:-1] × ⌈K/group⌉), the group size and the shape.
 // ok is false when the name is missing or not a q8 tensor.
 func (f *File) Q8(name string) (q []int8, scales []float32, group int, shape []int, ok bool) {
-	t, found := f.byName[name]
+	t, found := f.byName[name] // empty after Close
 	if !found || t.q8 == nil {
 		return nil, nil, 0, nil, false
 	}
@@ -151,10 +149,7 @@ func (f *File) Q8(name string) (q []int8, scales []float32, group int, shape []i
 	if err != nil {
 		return nil, nil, 0, nil, false
 	}
-	b, err := t.bytes()
-	if err != nil {
-		return nil, nil, 0, nil, false
-	}
+	b := t.raw()
 	if len(b) > 0 {
 		q = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
 	} else {

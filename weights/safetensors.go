@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
+
+	"github.com/tessella-ml/tessella/internal/size"
 )
 
 // MaxHeaderSize bounds the JSON header of a safetensors file (100 MB).
@@ -196,15 +199,12 @@ func parseTensorInfo(raw json.RawMessage) (tensorInfo, error) {
 // checkShape returns the element count of shape, failing on negative
 // dimensions and on products that overflow.
 func checkShape(shape []int) (int, error) {
-	n := 1
-	for _, d := range shape {
-		if d < 0 {
-			return 0, fmt.Errorf("shape %v has a negative dimension", shape)
-		}
-		if d != 0 && n > math.MaxInt/d {
-			return 0, fmt.Errorf("shape %v: element count overflows", shape)
-		}
-		n *= d
+	if slices.ContainsFunc(shape, func(d int) bool { return d < 0 }) {
+		return 0, fmt.Errorf("shape %v has a negative dimension", shape)
+	}
+	n, ok := size.Mul(shape...)
+	if !ok {
+		return 0, fmt.Errorf("shape %v: element count overflows", shape)
 	}
 	return n, nil
 }

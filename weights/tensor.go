@@ -65,10 +65,15 @@ func (t *Tensor) bytes() ([]byte, error) {
 	if err := t.closed(); err != nil {
 		return nil, err
 	}
+	return t.raw(), nil
+}
+
+// raw is bytes for a caller that has checked closed itself.
+func (t *Tensor) raw() []byte {
 	if t.strides == nil {
-		return t.data, nil
+		return t.data
 	}
-	return t.gather(), nil
+	return t.gather()
 }
 
 // gather copies a strided view into a new contiguous buffer. The view was
@@ -135,11 +140,7 @@ func (t *Tensor) Float32() ([]float32, error) {
 		return nil, fmt.Errorf("weights: %s: tensor %q: unsupported dtype %q", t.path, t.Name, t.DType)
 	}
 	out := make([]float32, t.numel)
-	b, err := t.bytes()
-	if err != nil {
-		return nil, err
-	}
-	convertToF32(out, b, t.DType)
+	convertToF32(out, t.raw(), t.DType)
 	return out, nil
 }
 
@@ -182,10 +183,7 @@ func (t *Tensor) Ints() ([]int, error) {
 	default:
 		return nil, fmt.Errorf("weights: %s: tensor %q is %s, not an integer tensor", t.path, t.Name, t.DType)
 	}
-	b, err := t.bytes()
-	if err != nil {
-		return nil, err
-	}
+	b := t.raw()
 	out := make([]int, t.numel)
 	for i := range out {
 		switch t.DType {
