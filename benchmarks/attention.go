@@ -190,10 +190,9 @@ func RunAttention(ctx context.Context, opts AttentionOptions, w io.Writer) error
 		paths := make([]string, len(attentionPlots))
 		for k, name := range attentionPlots {
 			path := filepath.Join(opts.PlotDir, name)
-			if _, err := os.Lstat(path); err == nil && !opts.Force {
+			if err := atomicfile.Check(path, opts.Force); errors.Is(err, fs.ErrExist) {
 				return fmt.Errorf("bench attention: plots: %s already exists (use --force to overwrite): %w", path, fs.ErrExist)
-			}
-			if err := atomicfile.Check(path, opts.Force); err != nil {
+			} else if err != nil {
 				return fmt.Errorf("bench attention: plots: %w", err)
 			}
 			paths[k] = path

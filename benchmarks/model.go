@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -79,20 +81,18 @@ func RunModel(ctx context.Context, opts ModelOptions, w io.Writer) error {
 		return fmt.Errorf("bench model: format %q: want md or json", opts.Format)
 	}
 	if opts.CPUProfile != "" { // a profile that could not be written is refused now, not after the run
-		if st, err := os.Lstat(opts.CPUProfile); err == nil {
-			if !opts.Force {
-				return fmt.Errorf("bench model: cpu profile %s already exists (use --force to overwrite)", opts.CPUProfile)
-			}
-			if st.IsDir() {
-				return fmt.Errorf("bench model: cpu profile %s is a folder", opts.CPUProfile)
-			}
-			if fst, err := os.Stat(opts.CPUProfile); err == nil && fst.IsDir() {
-				return fmt.Errorf("bench model: cpu profile %s is a link to a folder", opts.CPUProfile)
-			}
-		}
 		// The write follows a link at the path (with Force) and goes through
-		// a temporary file beside the file it replaces: probe that folder.
+		// a temporary file beside the file it replaces: Check probes that.
 		if err := atomicfile.Check(opts.CPUProfile, opts.Force); err != nil {
+			p := opts.CPUProfile
+			switch lst, _ := os.Lstat(p); {
+			case errors.Is(err, fs.ErrExist):
+				return fmt.Errorf("bench model: cpu profile %s already exists (use --force to overwrite)", p)
+			case errors.Is(err, atomicfile.ErrNotRegular) && lst != nil && lst.IsDir():
+				return fmt.Errorf("bench model: cpu profile %s is a folder", p)
+			case errors.Is(err, atomicfile.ErrNotRegular):
+				return fmt.Errorf("bench model: cpu profile %s is a link to a folder", p)
+			}
 			return fmt.Errorf("bench model: cpu profile: %w", err)
 		}
 	}
