@@ -429,7 +429,8 @@ func TestScoreImageLayouts(t *testing.T) {
 	}
 }
 
-// A negative scene count is an error; a zero Scene has an empty caption.
+// A negative scene count is an error; a zero Scene, or a relation scene
+// of one object, has an empty caption.
 func TestScenesAndCaptionBadInput(t *testing.T) {
 	if s, err := Scenes("train", -1, 1); err == nil {
 		t.Errorf("Scenes(n=-1) = %d scenes, no error", len(s))
@@ -438,6 +439,9 @@ func TestScenesAndCaptionBadInput(t *testing.T) {
 		text, a := Caption(sc)
 		if sc.Objects == nil && (text != "" || a.Count != 0) {
 			t.Errorf("Caption(%+v) = %q, %+v; want an empty caption", sc, text, a)
+		}
+		if sc.Type == "relation" && (text != "" || a.Kind != "" || a.Count != 1) {
+			t.Errorf("Caption(relation scene of one object) = %q, %+v; want no caption, a count of 1 and no kinds", text, a)
 		}
 	}
 }

@@ -1118,8 +1118,8 @@ func TestDecodeWebP(t *testing.T) {
 	}
 }
 
-// TestImageCount: a response with more or fewer images than asked for
-// is malformed.
+// TestImageCount: a response with more images than asked for is
+// malformed; fewer are kept, with requested_images in the metadata.
 func TestImageCount(t *testing.T) {
 	clearEnv(t)
 	img := testPNG(t, 1)
